@@ -1,0 +1,105 @@
+use std::sync::Arc;
+
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
+use tributary_connectors::files::{FilesSchema, FilesSpec};
+
+use crate::unavailable::UnavailableSchema;
+use crate::version::version_udf;
+
+/// The catalog every session starts in; it holds one schema per source.
+pub const DEFAULT_CATALOG: &str = "tributary";
+/// The schema unqualified names resolve in, as in PostgreSQL.
+pub const DEFAULT_SCHEMA: &str = "public";
+/// A source's default schema inside its own catalog.
+const SOURCE_DEFAULT_SCHEMA: &str = "public";
+
+/// A source, ready to be opened (secrets resolved).
+#[derive(Debug, Clone)]
+pub enum SourceSpec {
+    Files(FilesSpec),
+    /// A source whose definition could not be completed (a secret reference
+    /// that does not resolve, say): every query naming it fails with `reason`.
+    Unavailable { name: String, reason: String },
+}
+
+impl SourceSpec {
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Files(spec) => &spec.name,
+            Self::Unavailable { name, .. } => name,
+        }
+    }
+}
+
+/// How a source came up, for the start-up log and `config check`.
+#[derive(Debug)]
+pub struct SourceStatus {
+    pub name: String,
+    pub tables: Vec<String>,
+    /// Why the source, or some of its tables, cannot be queried.
+    pub problems: Vec<String>,
+}
+
+/// Builds the engine every session runs on: sources as catalogs, the default
+/// catalog, PostgreSQL's catalog emulation. `emulated_version` is the
+/// PostgreSQL version `version()` reports.
+pub async fn build_session(
+    sources: &[SourceSpec],
+    emulated_version: &str,
+) -> Result<(SessionContext, Vec<SourceStatus>)> {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_default_catalog_and_schema(DEFAULT_CATALOG, DEFAULT_SCHEMA)
+        .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
+    let context = SessionContext::new_with_config(config);
+    let default_catalog = context
+        .catalog(DEFAULT_CATALOG)
+        .ok_or_else(|| DataFusionError::Internal("the default catalog was not created".into()))?;
+
+    let mut statuses = Vec::with_capacity(sources.len());
+    for source in sources {
+        let (schema, status): (Arc<dyn SchemaProvider>, SourceStatus) = match source {
+            SourceSpec::Files(spec) => {
+                let schema = FilesSchema::load(spec, &context.state()).await;
+                let status = files_status(spec, &schema);
+                (Arc::new(schema), status)
+            }
+            SourceSpec::Unavailable { name, reason } => {
+                let status = SourceStatus {
+                    name: name.clone(),
+                    tables: Vec::new(),
+                    problems: vec![reason.clone()],
+                };
+                (Arc::new(UnavailableSchema::new(name, reason)), status)
+            }
+        };
+        default_catalog.register_schema(source.name(), schema.clone())?;
+        let catalog = MemoryCatalogProvider::new();
+        catalog.register_schema(SOURCE_DEFAULT_SCHEMA, schema)?;
+        context.register_catalog(source.name(), Arc::new(catalog));
+        statuses.push(status);
+    }
+
+    setup_pg_catalog(&context, DEFAULT_CATALOG, EmptyContextProvider).map_err(|e| *e)?;
+    context.register_udf(version_udf(emulated_version));
+    Ok((context, statuses))
+}
+
+fn files_status(spec: &FilesSpec, schema: &FilesSchema) -> SourceStatus {
+    let mut problems = Vec::new();
+    if let Some(failure) = schema.failure() {
+        problems.push(failure.to_string());
+    }
+    for (table, error) in schema.failed_tables() {
+        problems.push(format!("table {table}: {error}"));
+    }
+    SourceStatus {
+        name: spec.name.clone(),
+        tables: schema.table_names(),
+        problems,
+    }
+}

@@ -1,0 +1,42 @@
+//! `kind = "files"`: Parquet, CSV and NDJSON files on local disk or object
+//! storage. Every file or folder directly below the source's URL is a table.
+
+mod format;
+mod listing;
+mod schema;
+mod store;
+
+pub use format::{CsvOptions, FileFormatKind};
+pub use schema::FilesSchema;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A files source, with every secret already resolved to its value.
+#[derive(Clone)]
+pub struct FilesSpec {
+    pub name: String,
+    /// `file://`, `s3://`, `gs://`, `az://`, `https://`, or a local path.
+    pub url: String,
+    /// `None`: decided per file by its extension.
+    pub format: Option<FileFormatKind>,
+    pub csv: CsvOptions,
+    /// How many NDJSON records schema inference reads per file.
+    pub json_infer_records: usize,
+    /// Object store options (`endpoint`, `region`, `access_key_id`, …).
+    pub options: BTreeMap<String, String>,
+}
+
+// Option values can be credentials: Debug shows only their keys.
+impl fmt::Debug for FilesSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FilesSpec")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("format", &self.format)
+            .field("csv", &self.csv)
+            .field("json_infer_records", &self.json_infer_records)
+            .field("options", &self.options.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}

@@ -1,0 +1,171 @@
+//! A files source as a DataFusion schema: its tables, resolved once at start.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::SessionState;
+use futures::TryStreamExt;
+
+use super::FilesSpec;
+use super::listing::{TableEntry, discover};
+use super::store;
+
+/// The tables of one files source. A table that cannot be opened (corrupt
+/// file, wrong credentials) stays known and fails each query that names it
+/// with the reason, instead of taking the gateway or its other tables down.
+#[derive(Debug)]
+pub struct FilesSchema {
+    source_name: String,
+    tables: BTreeMap<String, TableSlot>,
+    /// Set when the source as a whole could not be listed.
+    failure: Option<Arc<DataFusionError>>,
+}
+
+#[derive(Debug)]
+enum TableSlot {
+    Ready(Arc<dyn TableProvider>),
+    Failed(Arc<DataFusionError>),
+}
+
+impl FilesSchema {
+    /// Lists the source and infers each table's schema. Never fails: what
+    /// went wrong is kept and reported when the source is queried.
+    pub async fn load(spec: &FilesSpec, state: &SessionState) -> Self {
+        let mut schema = Self {
+            source_name: spec.name.clone(),
+            tables: BTreeMap::new(),
+            failure: None,
+        };
+        let location = match store::open(spec) {
+            Ok(location) => location,
+            Err(error) => {
+                schema.failure = Some(Arc::new(DataFusionError::External(Box::new(error))));
+                return schema;
+            }
+        };
+        state
+            .runtime_env()
+            .register_object_store(&location.root, location.store.clone());
+
+        let entries = match discover(spec, &location).await {
+            Ok(entries) => entries,
+            Err(error) => {
+                tracing::warn!(source = %spec.name, "cannot list the source: {error}");
+                schema.failure = Some(Arc::new(error));
+                return schema;
+            }
+        };
+        for entry in entries {
+            let slot = match open_table(spec, &entry, state).await {
+                Ok(table) => TableSlot::Ready(table),
+                Err(error) => {
+                    tracing::warn!(source = %spec.name, table = %entry.name, "table unavailable: {error}");
+                    TableSlot::Failed(Arc::new(error))
+                }
+            };
+            schema.tables.insert(entry.name, slot);
+        }
+        tracing::info!(source = %spec.name, tables = schema.tables.len(), "files source ready");
+        schema
+    }
+
+    /// Why the source could not be listed, if it could not.
+    pub fn failure(&self) -> Option<&DataFusionError> {
+        self.failure.as_deref()
+    }
+
+    /// Tables that could not be opened, with the reason.
+    pub fn failed_tables(&self) -> impl Iterator<Item = (&str, &DataFusionError)> {
+        self.tables.iter().filter_map(|(name, slot)| match slot {
+            TableSlot::Failed(error) => Some((name.as_str(), error.as_ref())),
+            TableSlot::Ready(_) => None,
+        })
+    }
+}
+
+async fn open_table(spec: &FilesSpec, entry: &TableEntry, state: &SessionState) -> Result<Arc<dyn TableProvider>> {
+    let url = ListingTableUrl::parse(&entry.url)?;
+    let format = entry.format.file_format(&spec.csv, spec.json_infer_records);
+    let options = ListingOptions::new(format).with_file_extension(entry.extension.clone());
+    // Hive-style `key=value/` folders become string columns; filters on them
+    // prune whole folders before any file is opened.
+    let partitions = options.infer_partitions(state, &url).await?;
+    let options = options.with_table_partition_cols(
+        partitions.into_iter().map(|name| (name, DataType::Utf8)).collect(),
+    );
+    let file_schema = infer_schema_naming_file(&options, state, &url).await?;
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(file_schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+/// Infers a table's schema; when that fails, finds the file to blame so that
+/// the error names it rather than only the folder.
+async fn infer_schema_naming_file(
+    options: &ListingOptions,
+    state: &SessionState,
+    url: &ListingTableUrl,
+) -> Result<SchemaRef> {
+    let error = match options.infer_schema(state, url).await {
+        Ok(schema) => return Ok(schema),
+        Err(error) => error,
+    };
+    let store = state.runtime_env().object_store(url)?;
+    let files: Vec<_> = url
+        .list_all_files(state, store.as_ref(), &options.file_extension)
+        .await?
+        .try_collect()
+        .await?;
+    if files.len() <= 1 {
+        return Err(error.context(format!("file {url}")));
+    }
+    for file in files {
+        let result = options.format.infer_schema(state, &store, std::slice::from_ref(&file)).await;
+        if let Err(file_error) = result {
+            return Err(file_error.context(format!("file {}{}", root_of(url), file.location)));
+        }
+    }
+    Err(error.context(format!("files under {url}")))
+}
+
+fn root_of(url: &ListingTableUrl) -> String {
+    let object_store = url.object_store();
+    let root: &str = object_store.as_ref();
+    format!("{}/", root.trim_end_matches('/'))
+}
+
+#[async_trait]
+impl SchemaProvider for FilesSchema {
+    fn table_names(&self) -> Vec<String> {
+        // Only tables that can be queried: catalog browsing (\dt, BI tools)
+        // opens each listed table and must not fail on a broken one.
+        self.tables
+            .iter()
+            .filter(|(_, slot)| matches!(slot, TableSlot::Ready(_)))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some(failure) = &self.failure {
+            return Err(DataFusionError::Shared(failure.clone())
+                .context(format!("source \"{}\" is unavailable", self.source_name)));
+        }
+        match self.tables.get(name) {
+            Some(TableSlot::Ready(table)) => Ok(Some(table.clone())),
+            Some(TableSlot::Failed(error)) => Err(DataFusionError::Shared(error.clone())
+                .context(format!("table \"{}.{name}\" is unavailable", self.source_name))),
+            None => Ok(None),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.failure.is_some() || self.tables.contains_key(name)
+    }
+}

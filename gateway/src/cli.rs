@@ -1,0 +1,100 @@
+//! The command line, as users type it. Each flag has a TRIBUTARY_* twin.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Tributary: one SQL gateway for PostgreSQL clients over files and databases.
+///
+/// With no config file, `tributary serve` and `tributary query` use the
+/// embedded default: a sample dataset (sample.customers, sample.orders,
+/// sample.events) written into the data dir at first start.
+#[derive(Debug, Parser)]
+#[command(name = "tributary", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    /// Config file (TOML). Without one, the embedded sample source is served.
+    #[arg(long, global = true, env = "TRIBUTARY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Where Tributary keeps its state and the sample dataset
+    /// [default: $XDG_DATA_HOME/tributary or ~/.local/share/tributary].
+    #[arg(long, global = true, env = "TRIBUTARY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the PostgreSQL wire protocol (psql, JDBC, BI tools connect here).
+    ///
+    /// Until users and passwords can be configured, the server admits user
+    /// `tributary` without a password and listens on loopback addresses only.
+    /// Stop it with Ctrl-C or SIGTERM: running statements get a grace period.
+    Serve(ServeArgs),
+    /// Run SQL with the same engine and config, without a server.
+    ///
+    /// SQL comes from the argument, from -f FILE, or from standard input.
+    /// Examples:
+    ///   tributary query "SELECT count(*) FROM sample.orders"
+    ///   tributary query --format csv -o out.csv -f report.sql
+    ///   echo "SELECT * FROM sample.customers LIMIT 5" | tributary query --format json
+    #[command(verbatim_doc_comment)]
+    Query(QueryArgs),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address for the PostgreSQL wire protocol [default: 127.0.0.1:5433].
+    /// Port 0 picks a free port; the log says which.
+    #[arg(long, env = "TRIBUTARY_PG_ADDR", value_name = "HOST:PORT")]
+    pub pg_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The SQL to run (several statements may be separated by `;`).
+    #[arg(value_name = "SQL", conflicts_with = "file")]
+    pub sql: Option<String>,
+
+    /// Read the SQL from this file.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Output format [default: table on a terminal, csv otherwise].
+    #[arg(long, value_enum, env = "TRIBUTARY_FORMAT")]
+    pub format: Option<OutputFormat>,
+
+    /// Write the results to this file instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config file and print the effective config (environment
+    /// overrides applied, secrets shown only as references). Exit code 2 if
+    /// it is invalid.
+    Check,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns with a row count, like psql.
+    Table,
+    /// Comma-separated values with a header line.
+    Csv,
+    /// One JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// Arrow IPC stream.
+    Arrow,
+    /// A Parquet file.
+    Parquet,
+}

@@ -1,0 +1,381 @@
+//! `tributary.toml`: plain serde types that reject unknown keys, parsed raw
+//! and then resolved (paths made absolute, secret references looked up)
+//! into what the engine needs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+use tributary_catalog::SourceSpec;
+use tributary_connectors::files::{CsvOptions, FileFormatKind, FilesSpec};
+
+/// A config file problem: names the file, the line and the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ConfigError {
+    pub path: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub sources: Vec<RawSource>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub pg_addr: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    /// `tracing` filter for the server log, e.g. `info` or `tributary=debug`.
+    pub log: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    pub name: Spanned<String>,
+    pub kind: Spanned<String>,
+    /// files: where the files are.
+    pub url: Option<Spanned<String>>,
+    /// files: parquet | csv | ndjson; by extension when absent.
+    pub format: Option<Spanned<String>>,
+    /// files, CSV: whether the first line names the columns (default true).
+    pub header: Option<bool>,
+    /// files, CSV: one character (default `,`).
+    pub delimiter: Option<Spanned<String>>,
+    /// files, NDJSON: how many records schema inference reads (default 1000).
+    pub schema_infer_records: Option<usize>,
+    /// Object store settings (endpoint, region, access_key_id, …).
+    #[serde(default)]
+    pub options: BTreeMap<String, Spanned<OptionValue>>,
+}
+
+/// An option's value: a plain value, or a reference to a secret kept elsewhere.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum OptionValue {
+    Text(String),
+    Bool(bool),
+    Integer(i64),
+    Reference(SecretRef),
+}
+
+/// Where a secret's value comes from. Never the config file itself.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum SecretRef {
+    Env(String),
+    File(PathBuf),
+    Secret(String),
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env(name) => write!(f, "{{ env = {name:?} }}"),
+            Self::File(path) => write!(f, "{{ file = {path:?} }}"),
+            Self::Secret(name) => write!(f, "{{ secret = {name:?} }}"),
+        }
+    }
+}
+
+impl SecretRef {
+    pub fn resolve(&self) -> Result<String, String> {
+        match self {
+            Self::Env(name) => std::env::var(name)
+                .map_err(|_| format!("environment variable {name} (from {{ env = \"{name}\" }}) is not set")),
+            Self::File(path) => std::fs::read_to_string(path)
+                .map(|text| text.trim_end_matches(['\n', '\r']).to_owned())
+                .map_err(|e| format!("cannot read {{ file = {path:?} }}: {e}")),
+            Self::Secret(name) => Err(format!(
+                "{{ secret = \"{name}\" }} needs the credentials store, which this version does not have yet; use {{ env = … }} or {{ file = … }}"
+            )),
+        }
+    }
+}
+
+/// Option keys whose values are credentials: they must be references.
+pub fn is_secret_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["secret", "token", "password", "account_key", "sas", "service_account_key", "credential"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+const RESERVED_NAMES: [&str; 4] = ["tributary", "public", "pg_catalog", "information_schema"];
+
+/// A parsed config file, remembered with its text for line numbers.
+#[derive(Debug)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    text: String,
+    pub raw: RawConfig,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.display().to_string(),
+            line: None,
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Self::parse(path, text)
+    }
+
+    pub fn parse(path: &Path, text: String) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError {
+            path: path.display().to_string(),
+            line: e.span().map(|span| line_of(&text, span.start)),
+            message: e.message().to_owned(),
+        })?;
+        let file = Self {
+            path: path.to_owned(),
+            text,
+            raw,
+        };
+        file.validate()?;
+        Ok(file)
+    }
+
+    fn error_at(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            path: self.path.display().to_string(),
+            line: Some(line_of(&self.text, span.start)),
+            message: message.into(),
+        }
+    }
+
+    /// Checks what serde cannot: names, kinds, formats, plain-text secrets.
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(addr) = &self.raw.server.pg_addr {
+            addr.parse::<SocketAddr>().map_err(|e| ConfigError {
+                path: self.path.display().to_string(),
+                line: None,
+                message: format!("server.pg_addr {addr:?}: {e} (expected HOST:PORT, e.g. 127.0.0.1:5433)"),
+            })?;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for source in &self.raw.sources {
+            let name = source.name.get_ref();
+            if !is_valid_name(name) {
+                return Err(self.error_at(
+                    source.name.span(),
+                    format!("sources.name {name:?}: use lower-case letters, digits and _ (starting with a letter)"),
+                ));
+            }
+            if RESERVED_NAMES.contains(&name.as_str()) {
+                return Err(self.error_at(source.name.span(), format!("sources.name {name:?} is reserved")));
+            }
+            if !seen.insert(name.clone()) {
+                return Err(self.error_at(source.name.span(), format!("sources.name {name:?} is used twice")));
+            }
+            match source.kind.get_ref().as_str() {
+                "files" => self.validate_files(source)?,
+                "postgres" | "mysql" | "mssql" | "oracle" => {
+                    return Err(self.error_at(
+                        source.kind.span(),
+                        format!("sources.kind {:?} is not available in this version (only \"files\")", source.kind.get_ref()),
+                    ));
+                }
+                other => {
+                    return Err(self.error_at(
+                        source.kind.span(),
+                        format!("sources.kind {other:?}: expected one of files, postgres, mysql, mssql, oracle"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_files(&self, source: &RawSource) -> Result<(), ConfigError> {
+        if source.url.is_none() {
+            return Err(self.error_at(
+                source.name.span(),
+                format!("source {:?} (kind = \"files\") needs a url", source.name.get_ref()),
+            ));
+        }
+        if let Some(format) = &source.format {
+            if FileFormatKind::from_name(format.get_ref()).is_none() {
+                return Err(self.error_at(
+                    format.span(),
+                    format!("sources.format {:?}: expected parquet, csv or ndjson", format.get_ref()),
+                ));
+            }
+        }
+        if let Some(delimiter) = &source.delimiter {
+            if delimiter.get_ref().len() != 1 {
+                return Err(self.error_at(
+                    delimiter.span(),
+                    format!("sources.delimiter {:?}: must be exactly one ASCII character", delimiter.get_ref()),
+                ));
+            }
+        }
+        for (key, value) in &source.options {
+            let plain_secret = !matches!(value.get_ref(), OptionValue::Reference(_));
+            if plain_secret && is_secret_option(key) {
+                return Err(self.error_at(
+                    value.span(),
+                    format!(
+                        "sources.options.{key} is a credential: write a reference, {{ env = \"NAME\" }} or {{ file = \"/path\" }}, not the value"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn base_dir(&self) -> PathBuf {
+        self.path.parent().map(Path::to_owned).unwrap_or_default()
+    }
+
+    /// Sources ready for the engine. A source whose secret reference does not
+    /// resolve becomes unavailable, not a start-up failure.
+    pub fn sources(&self) -> Vec<SourceSpec> {
+        self.raw.sources.iter().map(|raw| self.resolve_source(raw)).collect()
+    }
+
+    fn resolve_source(&self, raw: &RawSource) -> SourceSpec {
+        let name = raw.name.get_ref().clone();
+        let mut options = BTreeMap::new();
+        for (key, value) in &raw.options {
+            let resolved = match value.get_ref() {
+                OptionValue::Text(text) => Ok(text.clone()),
+                OptionValue::Bool(flag) => Ok(flag.to_string()),
+                OptionValue::Integer(number) => Ok(number.to_string()),
+                OptionValue::Reference(reference) => reference.resolve(),
+            };
+            match resolved {
+                Ok(value) => {
+                    options.insert(key.clone(), value);
+                }
+                Err(reason) => {
+                    return SourceSpec::Unavailable {
+                        name,
+                        reason: format!("options.{key}: {reason}"),
+                    };
+                }
+            }
+        }
+        let url = raw.url.as_ref().map(|u| u.get_ref().clone()).unwrap_or_default();
+        SourceSpec::Files(FilesSpec {
+            name,
+            url: absolute_location(&url, &self.base_dir()),
+            format: raw.format.as_ref().and_then(|f| FileFormatKind::from_name(f.get_ref())),
+            csv: CsvOptions {
+                has_header: raw.header.unwrap_or(true),
+                delimiter: raw
+                    .delimiter
+                    .as_ref()
+                    .and_then(|d| d.get_ref().bytes().next())
+                    .unwrap_or(b','),
+            },
+            json_infer_records: raw.schema_infer_records.unwrap_or(1000),
+            options,
+        })
+    }
+
+    /// The effective config as TOML; references are shown as references,
+    /// never resolved.
+    pub fn effective_toml(&self, effective_server: &RawServer) -> String {
+        #[derive(Serialize)]
+        struct Effective<'a> {
+            server: &'a RawServer,
+            sources: &'a [RawSource],
+        }
+        toml::to_string_pretty(&Effective {
+            server: effective_server,
+            sources: &self.raw.sources,
+        })
+        .unwrap_or_else(|e| format!("# cannot print the effective config: {e}\n"))
+    }
+}
+
+/// Relative paths in a config file are relative to the file, as in Cargo.
+fn absolute_location(url: &str, base: &Path) -> String {
+    if url.contains("://") || url.starts_with('/') {
+        return url.to_owned();
+    }
+    let joined = base.join(url);
+    let absolute = std::path::absolute(&joined).unwrap_or(joined);
+    let mut text = absolute.display().to_string();
+    if url.ends_with('/') && !text.ends_with('/') {
+        text.push('/');
+    }
+    text
+}
+
+fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ConfigFile, ConfigError> {
+        ConfigFile::parse(Path::new("/etc/tributary.toml"), text.to_owned())
+    }
+
+    #[test]
+    fn unknown_key_names_key_file_and_line() {
+        let error = parse("[server]\npg_addr = \"127.0.0.1:5433\"\n\n[[sources]]\nname = \"lake\"\nkind = \"files\"\nurll = \"x\"\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("/etc/tributary.toml:7"), "{error}");
+        assert!(error.contains("urll"), "{error}");
+    }
+
+    #[test]
+    fn wrong_type_names_line() {
+        let error = parse("[[sources]]\nname = \"lake\"\nkind = \"files\"\nurl = \"/tmp\"\nheader = \"yes\"\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains(":5"), "{error}");
+    }
+
+    #[test]
+    fn plain_text_secret_is_refused() {
+        let error = parse("[[sources]]\nname = \"lake\"\nkind = \"files\"\nurl = \"s3://b/\"\n[sources.options]\nsecret_access_key = \"hunter2\"\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("secret_access_key"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn reference_resolves_from_env_and_debug_hides_nothing_secret() {
+        let config = parse(
+            "[[sources]]\nname = \"lake\"\nkind = \"files\"\nurl = \"s3://b/\"\n[sources.options]\nsecret_access_key = { env = \"TRIBUTARY_TEST_UNSET_VARIABLE\" }\n",
+        );
+        let sources = config.map(|c| c.sources()).unwrap_or_default();
+        assert!(
+            matches!(&sources[..], [SourceSpec::Unavailable { reason, .. }] if reason.contains("TRIBUTARY_TEST_UNSET_VARIABLE")),
+            "{sources:?}"
+        );
+    }
+
+    #[test]
+    fn relative_urls_are_relative_to_the_config_file() {
+        assert_eq!(absolute_location("data/", Path::new("/etc/trib")), "/etc/trib/data/");
+        assert_eq!(absolute_location("s3://b/x", Path::new("/etc")), "s3://b/x");
+    }
+}

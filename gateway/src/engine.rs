@@ -1,0 +1,124 @@
+//! Settings shared by every command, and the engine built from them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use datafusion::prelude::SessionContext;
+use tributary_catalog::{SourceSpec, SourceStatus, build_session};
+use tributary_connectors::files::{CsvOptions, FilesSpec};
+
+use crate::Failure;
+use crate::config::{ConfigFile, RawServer};
+use crate::sample;
+
+pub const DEFAULT_PG_ADDR: &str = "127.0.0.1:5433";
+
+/// What every command starts from: the config file (if any) and the data dir.
+#[derive(Debug)]
+pub struct Settings {
+    pub config: Option<ConfigFile>,
+    pub data_dir: PathBuf,
+}
+
+impl Settings {
+    pub fn load(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<Self, Failure> {
+        let config = config_path.map(ConfigFile::load).transpose()?;
+        let data_dir = match data_dir {
+            Some(dir) => dir.to_owned(),
+            None => match config.as_ref().and_then(|c| c.raw.server.data_dir.clone()) {
+                Some(dir) => dir,
+                None => default_data_dir()?,
+            },
+        };
+        Ok(Self { config, data_dir })
+    }
+
+    /// The log filter from `TRIBUTARY_LOG`, then the config, then `fallback`.
+    pub fn log_filter(&self, fallback: &str) -> String {
+        std::env::var("TRIBUTARY_LOG")
+            .ok()
+            .or_else(|| self.config.as_ref().and_then(|c| c.raw.server.log.clone()))
+            .unwrap_or_else(|| fallback.to_owned())
+    }
+
+    /// The sources to serve: the config's, or the embedded sample without one.
+    fn sources(&self) -> anyhow::Result<Vec<SourceSpec>> {
+        match &self.config {
+            Some(config) => Ok(config.sources()),
+            None => {
+                let dir = sample::ensure_sample(&self.data_dir)?;
+                Ok(vec![SourceSpec::Files(FilesSpec {
+                    name: "sample".to_owned(),
+                    url: format!("{}/", dir.display()),
+                    format: None,
+                    csv: CsvOptions::default(),
+                    json_infer_records: 1000,
+                    options: Default::default(),
+                })])
+            }
+        }
+    }
+}
+
+fn default_data_dir() -> Result<PathBuf, Failure> {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("tributary"));
+    }
+    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".local/share/tributary")),
+        None => Err(Failure::Usage(
+            "cannot choose a data dir: neither XDG_DATA_HOME nor HOME is set; pass --data-dir".to_owned(),
+        )),
+    }
+}
+
+pub fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Builds the engine: every source opened, catalogs registered.
+pub async fn build(settings: &Settings) -> anyhow::Result<(SessionContext, Vec<SourceStatus>)> {
+    let sources = settings.sources()?;
+    build_session(&sources, tributary_pgwire::EMULATED_SERVER_VERSION)
+        .await
+        .context("cannot set up the query engine")
+}
+
+/// `tributary config check`.
+pub fn check(settings: &Settings) -> Result<(), Failure> {
+    let Some(config) = &settings.config else {
+        println!("# no config file (--config or TRIBUTARY_CONFIG): the embedded default is used");
+        println!("[server]");
+        println!("pg_addr = {:?}", effective_pg_addr(None));
+        println!("data_dir = {:?}", settings.data_dir.display().to_string());
+        println!("\n# source \"sample\": {}", sample::sample_dir(&settings.data_dir).display());
+        return Ok(());
+    };
+    let server = RawServer {
+        pg_addr: Some(effective_pg_addr(config.raw.server.pg_addr.as_deref())),
+        data_dir: Some(settings.data_dir.clone()),
+        log: Some(settings.log_filter("info")),
+    };
+    println!("# {}: valid", config.path.display());
+    print!("{}", config.effective_toml(&server));
+    for source in config.sources() {
+        if let SourceSpec::Unavailable { name, reason } = source {
+            println!("# warning: source \"{name}\" will be unavailable: {reason}");
+        }
+    }
+    Ok(())
+}
+
+/// `TRIBUTARY_PG_ADDR` over the config file over the default.
+pub fn effective_pg_addr(from_config: Option<&str>) -> String {
+    std::env::var("TRIBUTARY_PG_ADDR")
+        .ok()
+        .or_else(|| from_config.map(str::to_owned))
+        .unwrap_or_else(|| DEFAULT_PG_ADDR.to_owned())
+}

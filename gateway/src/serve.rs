@@ -1,0 +1,86 @@
+//! `tributary serve`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tributary_pgwire::FrontEndOptions;
+
+use crate::Failure;
+use crate::cli::ServeArgs;
+use crate::engine::{self, Settings};
+
+const TRUST_USER: &str = "tributary";
+
+pub async fn run(settings: Settings, args: ServeArgs) -> Result<(), Failure> {
+    engine::init_logging(&settings.log_filter("info"));
+    let pg_addr = match args.pg_addr {
+        Some(addr) => addr,
+        None => {
+            let text = engine::effective_pg_addr(
+                settings.config.as_ref().and_then(|c| c.raw.server.pg_addr.as_deref()),
+            );
+            text.parse::<SocketAddr>()
+                .map_err(|e| Failure::Usage(format!("pg address {text:?}: {e}")))?
+        }
+    };
+    // Trust authentication is only safe where only this machine can reach us.
+    if !pg_addr.ip().is_loopback() {
+        return Err(Failure::Usage(format!(
+            "refusing to listen on {pg_addr}: without configured users the server admits \
+             user \"{TRUST_USER}\" without a password, so it listens on loopback addresses only \
+             (for example 127.0.0.1:5433)"
+        )));
+    }
+
+    tracing::info!(data_dir = %settings.data_dir.display(), "starting Tributary {}", env!("CARGO_PKG_VERSION"));
+    let (context, statuses) = engine::build(&settings).await?;
+    for status in &statuses {
+        if status.problems.is_empty() {
+            tracing::info!(source = %status.name, tables = ?status.tables, "source ready");
+        }
+        for problem in &status.problems {
+            tracing::warn!(source = %status.name, "{problem}");
+        }
+    }
+
+    let listener = TcpListener::bind(pg_addr)
+        .await
+        .with_context(|| format!("cannot listen on {pg_addr}"))?;
+    let local = listener.local_addr().context("cannot read the listening address")?;
+    tracing::info!(
+        "authentication: trust for user \"{TRUST_USER}\" without a password, loopback connections only"
+    );
+    tracing::info!("pg wire listening on {local} (psql -h {} -p {} -U {TRUST_USER})", local.ip(), local.port());
+
+    tributary_pgwire::serve(listener, Arc::new(context), FrontEndOptions { trust_user: TRUST_USER.to_owned(), ..FrontEndOptions::default() }, shutdown_signal())
+        .await
+        .context("the pg wire server failed")?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!("cannot watch SIGTERM: {error}");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutdown requested");
+}

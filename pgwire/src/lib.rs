@@ -1,0 +1,15 @@
+//! Tributary's PostgreSQL wire protocol front end.
+//!
+//! Built on `pgwire` and `datafusion-postgres`; adds what they lack for a
+//! gateway: SQLSTATEs on every error, cancellation of running statements,
+//! trust authentication restricted to loopback, graceful shutdown. It knows
+//! nothing of sources: it is handed a `SessionContext` to run SQL on.
+
+mod server;
+mod session;
+mod sqlstate;
+mod startup;
+
+pub use server::{FrontEndOptions, serve};
+pub use sqlstate::{ClassifiedError, classify, codes};
+pub use startup::EMULATED_SERVER_VERSION;

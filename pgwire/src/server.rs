@@ -1,0 +1,152 @@
+//! The listener: accepts connections, runs each as a session, and shuts down
+//! gracefully, letting running statements finish for a grace period.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::prelude::SessionContext;
+use datafusion_postgres::hooks::QueryHook;
+use datafusion_postgres::hooks::cursor::CursorStatementHook;
+use datafusion_postgres::hooks::set_show::SetShowHook;
+use datafusion_postgres::hooks::transactions::TransactionStatementHook;
+use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use datafusion_postgres::pgwire::api::auth::StartupHandler;
+use datafusion_postgres::pgwire::api::{ClientInfo, ConnectionManager, ErrorHandler, PgWireServerHandlers};
+use datafusion_postgres::pgwire::error::PgWireError;
+use datafusion_postgres::pgwire::tokio::process_socket;
+use datafusion_postgres::DfSessionService;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::session::CancellableSession;
+use crate::sqlstate::assign_sqlstate;
+use crate::startup::TrustStartup;
+
+/// How the front end admits clients and winds down.
+#[derive(Debug, Clone)]
+pub struct FrontEndOptions {
+    /// The one user admitted without a password (trust, loopback only).
+    pub trust_user: String,
+    /// How long open sessions may keep running after shutdown starts.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for FrontEndOptions {
+    fn default() -> Self {
+        Self {
+            trust_user: "tributary".to_owned(),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+struct Handlers {
+    session: Arc<CancellableSession>,
+    startup: Arc<TrustStartup>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+struct SqlStateErrors;
+
+impl ErrorHandler for SqlStateErrors {
+    fn on_error<C: ClientInfo>(&self, client: &C, error: &mut PgWireError) {
+        assign_sqlstate(error);
+        tracing::debug!(peer = %client.socket_addr(), "statement failed: {error}");
+    }
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.session.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.session.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.startup.clone()
+    }
+
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::new(SqlStateErrors)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.cancel.clone()
+    }
+}
+
+/// Serves `context` on `listener` until `shutdown` resolves, then waits up to
+/// the grace period for open sessions before closing them.
+pub async fn serve(
+    listener: TcpListener,
+    context: Arc<SessionContext>,
+    options: FrontEndOptions,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    // upstream's default hook list is private; these are its three, in order.
+    let hooks: Vec<Arc<dyn QueryHook>> = vec![
+        Arc::new(CursorStatementHook),
+        Arc::new(SetShowHook),
+        Arc::new(TransactionStatementHook),
+    ];
+    let connections = Arc::new(ConnectionManager::new());
+    let handlers = Arc::new(Handlers {
+        session: Arc::new(CancellableSession::new(Arc::new(DfSessionService::new_with_hooks(
+            context, hooks,
+        )))),
+        startup: Arc::new(TrustStartup::new(options.trust_user.clone(), connections.clone())),
+        cancel: Arc::new(DefaultCancelHandler::new(connections)),
+    });
+
+    let mut sessions = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    if let Err(error) = socket.set_nodelay(true) {
+                        tracing::debug!(%peer, "cannot set TCP_NODELAY: {error}");
+                    }
+                    let handlers = handlers.clone();
+                    sessions.spawn(run_session(socket, peer, handlers));
+                }
+                // Running out of file descriptors must not end the server.
+                Err(error) => {
+                    tracing::warn!("accept failed: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            // Reap finished sessions so the set does not grow without bound.
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+        }
+    }
+    drop(listener);
+
+    let open = sessions.len();
+    if open > 0 {
+        tracing::info!(open, grace = ?options.shutdown_grace, "waiting for open sessions");
+        let drained = tokio::time::timeout(options.shutdown_grace, async {
+            while sessions.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(open = sessions.len(), "closing sessions still open after the grace period");
+            sessions.shutdown().await;
+        }
+    }
+    Ok(())
+}
+
+async fn run_session(socket: tokio::net::TcpStream, peer: SocketAddr, handlers: Arc<Handlers>) {
+    tracing::debug!(%peer, "session started");
+    if let Err(error) = process_socket(socket, None, handlers).await {
+        tracing::debug!(%peer, "session ended with an error: {error}");
+    }
+    tracing::debug!(%peer, "session ended");
+}

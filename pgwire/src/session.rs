@@ -1,0 +1,147 @@
+//! Query handlers: DataFusion's pg front end, made cancellable.
+//!
+//! `DfSessionService` plans and encodes; around it we add what a PostgreSQL
+//! client expects of a running statement: a CancelRequest stops it, both while
+//! it plans and while its rows stream out.
+
+use std::fmt::Debug;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use datafusion_postgres::pgwire::api::portal::Portal;
+use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use datafusion_postgres::pgwire::api::results::Response;
+use datafusion_postgres::pgwire::api::store::PortalStore;
+use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle};
+use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
+use datafusion_postgres::pgwire::messages::data::DataRow;
+use datafusion_postgres::{DfSessionService, Parser};
+use futures::future::{BoxFuture, Shared};
+use futures::{FutureExt, Sink, Stream, StreamExt};
+
+use crate::sqlstate::query_canceled;
+
+/// Resolves to `true` when the client asked to cancel the current statement,
+/// `false` when the statement was superseded without a cancel.
+type CancelSignal = Shared<BoxFuture<'static, bool>>;
+
+pub struct CancellableSession {
+    inner: Arc<DfSessionService>,
+}
+
+impl CancellableSession {
+    pub fn new(inner: Arc<DfSessionService>) -> Self {
+        Self { inner }
+    }
+}
+
+async fn cancel_signal<C: ClientInfo>(client: &C) -> CancelSignal {
+    match client.session_extensions().get::<Arc<ConnectionHandle>>() {
+        Some(handle) => {
+            let receiver = handle.start_query().await;
+            receiver.map(|fired| fired.is_ok()).boxed().shared()
+        }
+        None => futures::future::pending::<bool>().boxed().shared(),
+    }
+}
+
+async fn cancelled(signal: CancelSignal) {
+    if !signal.await {
+        futures::future::pending::<()>().await;
+    }
+}
+
+fn watch_rows(response: Response, signal: &CancelSignal) -> Response {
+    match response {
+        Response::Query(mut query) => {
+            let rows = std::mem::replace(&mut query.data_rows, Box::pin(futures::stream::empty()));
+            query.data_rows = Box::pin(CancellableRows {
+                rows,
+                signal: Some(signal.clone()),
+                finished: false,
+            });
+            Response::Query(query)
+        }
+        other => other,
+    }
+}
+
+/// A row stream that ends with 57014 as soon as the client cancels.
+struct CancellableRows {
+    rows: Pin<Box<dyn Stream<Item = PgWireResult<DataRow>> + Send>>,
+    signal: Option<CancelSignal>,
+    finished: bool,
+}
+
+impl Stream for CancellableRows {
+    type Item = PgWireResult<DataRow>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        if let Some(signal) = this.signal.as_mut() {
+            match signal.poll_unpin(cx) {
+                Poll::Ready(true) => {
+                    this.finished = true;
+                    return Poll::Ready(Some(Err(query_canceled())));
+                }
+                Poll::Ready(false) => this.signal = None,
+                Poll::Pending => {}
+            }
+        }
+        this.rows.poll_next_unpin(cx)
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for CancellableSession {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let signal = cancel_signal(client).await;
+        let responses = tokio::select! {
+            responses = <DfSessionService as SimpleQueryHandler>::do_query(&self.inner, client, query) => responses?,
+            () = cancelled(signal.clone()) => return Err(query_canceled()),
+        };
+        Ok(responses.into_iter().map(|r| watch_rows(r, &signal)).collect())
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for CancellableSession {
+    type Statement = <DfSessionService as ExtendedQueryHandler>::Statement;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.inner.query_parser()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let signal = cancel_signal(client).await;
+        let response = tokio::select! {
+            response = <DfSessionService as ExtendedQueryHandler>::do_query(&self.inner, client, portal, max_rows) => response?,
+            () = cancelled(signal.clone()) => return Err(query_canceled()),
+        };
+        Ok(watch_rows(response, &signal))
+    }
+}

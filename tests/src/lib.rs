@@ -1,0 +1,8 @@
+//! Support for end-to-end tests: the real `tributary` binary and real
+//! servers, each on a free loopback port in a temp dir, stopped on drop.
+
+mod gateway;
+mod s3;
+
+pub use gateway::{Gateway, cli, tributary_binary};
+pub use s3::{ACCESS_KEY, S3Server, SECRET_KEY};

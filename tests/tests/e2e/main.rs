@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `tributary` binary, real clients (tokio-postgres,
+//! psql), a real S3 server. Each test starts what it needs and stops it.
+
+mod cli;
+mod errors;
+mod object_store;
+mod psql;
+mod slt;
+mod wire;
