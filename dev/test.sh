@@ -13,7 +13,7 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "build the tributary binary the end-to-end tests run"
-cargo build --locked -p tributary-gateway --bin tributary
+cargo build --workspace --all-targets --locked
 
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then

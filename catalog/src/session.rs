@@ -23,7 +23,10 @@ pub enum SourceSpec {
     Files(FilesSpec),
     /// A source whose definition could not be completed (a secret reference
     /// that does not resolve, say): every query naming it fails with `reason`.
-    Unavailable { name: String, reason: String },
+    Unavailable {
+        name: String,
+        reason: String,
+    },
 }
 
 impl SourceSpec {

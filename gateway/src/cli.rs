@@ -11,7 +11,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// embedded default: a sample dataset (sample.customers, sample.orders,
 /// sample.events) written into the data dir at first start.
 #[derive(Debug, Parser)]
-#[command(name = "tributary", version, about, long_about, propagate_version = true)]
+#[command(
+    name = "tributary",
+    version,
+    about,
+    long_about,
+    propagate_version = true
+)]
 pub struct Cli {
     /// Config file (TOML). Without one, the embedded sample source is served.
     #[arg(long, global = true, env = "TRIBUTARY_CONFIG", value_name = "FILE")]

@@ -91,8 +91,9 @@ impl fmt::Debug for SecretRef {
 impl SecretRef {
     pub fn resolve(&self) -> Result<String, String> {
         match self {
-            Self::Env(name) => std::env::var(name)
-                .map_err(|_| format!("environment variable {name} (from {{ env = \"{name}\" }}) is not set")),
+            Self::Env(name) => std::env::var(name).map_err(|_| {
+                format!("environment variable {name} (from {{ env = \"{name}\" }}) is not set")
+            }),
             Self::File(path) => std::fs::read_to_string(path)
                 .map(|text| text.trim_end_matches(['\n', '\r']).to_owned())
                 .map_err(|e| format!("cannot read {{ file = {path:?} }}: {e}")),
@@ -106,9 +107,17 @@ impl SecretRef {
 /// Option keys whose values are credentials: they must be references.
 pub fn is_secret_option(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["secret", "token", "password", "account_key", "sas", "service_account_key", "credential"]
-        .iter()
-        .any(|word| key.contains(word))
+    [
+        "secret",
+        "token",
+        "password",
+        "account_key",
+        "sas",
+        "service_account_key",
+        "credential",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
 }
 
 const RESERVED_NAMES: [&str; 4] = ["tributary", "public", "pg_catalog", "information_schema"];
@@ -160,7 +169,9 @@ impl ConfigFile {
             addr.parse::<SocketAddr>().map_err(|e| ConfigError {
                 path: self.path.display().to_string(),
                 line: None,
-                message: format!("server.pg_addr {addr:?}: {e} (expected HOST:PORT, e.g. 127.0.0.1:5433)"),
+                message: format!(
+                    "server.pg_addr {addr:?}: {e} (expected HOST:PORT, e.g. 127.0.0.1:5433)"
+                ),
             })?;
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -173,17 +184,26 @@ impl ConfigFile {
                 ));
             }
             if RESERVED_NAMES.contains(&name.as_str()) {
-                return Err(self.error_at(source.name.span(), format!("sources.name {name:?} is reserved")));
+                return Err(self.error_at(
+                    source.name.span(),
+                    format!("sources.name {name:?} is reserved"),
+                ));
             }
             if !seen.insert(name.clone()) {
-                return Err(self.error_at(source.name.span(), format!("sources.name {name:?} is used twice")));
+                return Err(self.error_at(
+                    source.name.span(),
+                    format!("sources.name {name:?} is used twice"),
+                ));
             }
             match source.kind.get_ref().as_str() {
                 "files" => self.validate_files(source)?,
                 "postgres" | "mysql" | "mssql" | "oracle" => {
                     return Err(self.error_at(
                         source.kind.span(),
-                        format!("sources.kind {:?} is not available in this version (only \"files\")", source.kind.get_ref()),
+                        format!(
+                            "sources.kind {:?} is not available in this version (only \"files\")",
+                            source.kind.get_ref()
+                        ),
                     ));
                 }
                 other => {
@@ -201,24 +221,33 @@ impl ConfigFile {
         if source.url.is_none() {
             return Err(self.error_at(
                 source.name.span(),
-                format!("source {:?} (kind = \"files\") needs a url", source.name.get_ref()),
+                format!(
+                    "source {:?} (kind = \"files\") needs a url",
+                    source.name.get_ref()
+                ),
             ));
         }
-        if let Some(format) = &source.format {
-            if FileFormatKind::from_name(format.get_ref()).is_none() {
-                return Err(self.error_at(
-                    format.span(),
-                    format!("sources.format {:?}: expected parquet, csv or ndjson", format.get_ref()),
-                ));
-            }
+        if let Some(format) = &source.format
+            && FileFormatKind::from_name(format.get_ref()).is_none()
+        {
+            return Err(self.error_at(
+                format.span(),
+                format!(
+                    "sources.format {:?}: expected parquet, csv or ndjson",
+                    format.get_ref()
+                ),
+            ));
         }
-        if let Some(delimiter) = &source.delimiter {
-            if delimiter.get_ref().len() != 1 {
-                return Err(self.error_at(
-                    delimiter.span(),
-                    format!("sources.delimiter {:?}: must be exactly one ASCII character", delimiter.get_ref()),
-                ));
-            }
+        if let Some(delimiter) = &source.delimiter
+            && delimiter.get_ref().len() != 1
+        {
+            return Err(self.error_at(
+                delimiter.span(),
+                format!(
+                    "sources.delimiter {:?}: must be exactly one ASCII character",
+                    delimiter.get_ref()
+                ),
+            ));
         }
         for (key, value) in &source.options {
             let plain_secret = !matches!(value.get_ref(), OptionValue::Reference(_));
@@ -241,7 +270,11 @@ impl ConfigFile {
     /// Sources ready for the engine. A source whose secret reference does not
     /// resolve becomes unavailable, not a start-up failure.
     pub fn sources(&self) -> Vec<SourceSpec> {
-        self.raw.sources.iter().map(|raw| self.resolve_source(raw)).collect()
+        self.raw
+            .sources
+            .iter()
+            .map(|raw| self.resolve_source(raw))
+            .collect()
     }
 
     fn resolve_source(&self, raw: &RawSource) -> SourceSpec {
@@ -266,11 +299,18 @@ impl ConfigFile {
                 }
             }
         }
-        let url = raw.url.as_ref().map(|u| u.get_ref().clone()).unwrap_or_default();
+        let url = raw
+            .url
+            .as_ref()
+            .map(|u| u.get_ref().clone())
+            .unwrap_or_default();
         SourceSpec::Files(FilesSpec {
             name,
             url: absolute_location(&url, &self.base_dir()),
-            format: raw.format.as_ref().and_then(|f| FileFormatKind::from_name(f.get_ref())),
+            format: raw
+                .format
+                .as_ref()
+                .and_then(|f| FileFormatKind::from_name(f.get_ref())),
             csv: CsvOptions {
                 has_header: raw.header.unwrap_or(true),
                 delimiter: raw
@@ -344,10 +384,12 @@ mod tests {
 
     #[test]
     fn wrong_type_names_line() {
-        let error = parse("[[sources]]\nname = \"lake\"\nkind = \"files\"\nurl = \"/tmp\"\nheader = \"yes\"\n")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let error = parse(
+            "[[sources]]\nname = \"lake\"\nkind = \"files\"\nurl = \"/tmp\"\nheader = \"yes\"\n",
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
         assert!(error.contains(":5"), "{error}");
     }
 
@@ -375,7 +417,10 @@ mod tests {
 
     #[test]
     fn relative_urls_are_relative_to_the_config_file() {
-        assert_eq!(absolute_location("data/", Path::new("/etc/trib")), "/etc/trib/data/");
+        assert_eq!(
+            absolute_location("data/", Path::new("/etc/trib")),
+            "/etc/trib/data/"
+        );
         assert_eq!(absolute_location("s3://b/x", Path::new("/etc")), "s3://b/x");
     }
 }

@@ -67,7 +67,8 @@ fn default_data_dir() -> Result<PathBuf, Failure> {
     match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
         Some(home) => Ok(PathBuf::from(home).join(".local/share/tributary")),
         None => Err(Failure::Usage(
-            "cannot choose a data dir: neither XDG_DATA_HOME nor HOME is set; pass --data-dir".to_owned(),
+            "cannot choose a data dir: neither XDG_DATA_HOME nor HOME is set; pass --data-dir"
+                .to_owned(),
         )),
     }
 }
@@ -97,7 +98,10 @@ pub fn check(settings: &Settings) -> Result<(), Failure> {
         println!("[server]");
         println!("pg_addr = {:?}", effective_pg_addr(None));
         println!("data_dir = {:?}", settings.data_dir.display().to_string());
-        println!("\n# source \"sample\": {}", sample::sample_dir(&settings.data_dir).display());
+        println!(
+            "\n# source \"sample\": {}",
+            sample::sample_dir(&settings.data_dir).display()
+        );
         return Ok(());
     };
     let server = RawServer {

@@ -20,9 +20,16 @@ pub type Sink = Box<dyn Write + Send>;
 /// Writes one statement's result in the chosen format, batch by batch
 /// (the table format alone waits for all rows, to align the columns).
 pub enum ResultWriter {
-    Table { out: Sink, schema: SchemaRef, batches: Vec<RecordBatch> },
+    Table {
+        out: Sink,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    },
     Csv(datafusion::arrow::csv::Writer<Sink>),
-    Json { writer: ArrayWriter<Sink>, rows: usize },
+    Json {
+        writer: ArrayWriter<Sink>,
+        rows: usize,
+    },
     Ndjson(LineDelimitedWriter<Sink>),
     Arrow(StreamWriter<Sink>),
     Parquet(ArrowWriter<Sink>),
@@ -31,13 +38,25 @@ pub enum ResultWriter {
 impl ResultWriter {
     pub fn new(format: OutputFormat, out: Sink, schema: SchemaRef) -> Result<Self, ArrowError> {
         Ok(match format {
-            OutputFormat::Table => Self::Table { out, schema, batches: Vec::new() },
-            OutputFormat::Csv => Self::Csv(datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out)),
-            OutputFormat::Json => Self::Json { writer: ArrayWriter::new(out), rows: 0 },
+            OutputFormat::Table => Self::Table {
+                out,
+                schema,
+                batches: Vec::new(),
+            },
+            OutputFormat::Csv => Self::Csv(
+                datafusion::arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(out),
+            ),
+            OutputFormat::Json => Self::Json {
+                writer: ArrayWriter::new(out),
+                rows: 0,
+            },
             OutputFormat::Ndjson => Self::Ndjson(LineDelimitedWriter::new(out)),
             OutputFormat::Arrow => Self::Arrow(StreamWriter::try_new(out, &schema)?),
             OutputFormat::Parquet => Self::Parquet(
-                ArrowWriter::try_new(out, schema, None).map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
+                ArrowWriter::try_new(out, schema, None)
+                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
             ),
         })
     }
@@ -53,14 +72,20 @@ impl ResultWriter {
             }
             Self::Ndjson(writer) => writer.write(batch)?,
             Self::Arrow(writer) => writer.write(batch)?,
-            Self::Parquet(writer) => writer.write(batch).map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
+            Self::Parquet(writer) => writer
+                .write(batch)
+                .map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
         }
         Ok(())
     }
 
     pub fn finish(self) -> Result<(), ArrowError> {
         match self {
-            Self::Table { mut out, schema, batches } => {
+            Self::Table {
+                mut out,
+                schema,
+                batches,
+            } => {
                 out.write_all(render_table(&schema, &batches)?.as_bytes())?;
                 out.flush()?;
             }
@@ -81,7 +106,9 @@ impl ResultWriter {
                 writer.into_inner()?.flush()?;
             }
             Self::Parquet(writer) => {
-                writer.close().map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+                writer
+                    .close()
+                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
             }
         }
         Ok(())
@@ -91,12 +118,21 @@ impl ResultWriter {
 fn is_nested(data_type: &DataType) -> bool {
     matches!(
         data_type,
-        DataType::Struct(_) | DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _) | DataType::Map(_, _)
+        DataType::Struct(_)
+            | DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::FixedSizeList(_, _)
+            | DataType::Map(_, _)
     )
 }
 
 fn flatten_nested(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-    if !batch.schema().fields().iter().any(|f| is_nested(f.data_type())) {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| is_nested(f.data_type()))
+    {
         return Ok(batch.clone());
     }
     let mut fields = Vec::with_capacity(batch.num_columns());
@@ -104,7 +140,10 @@ fn flatten_nested(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
         if is_nested(field.data_type()) {
             fields.push(Field::new(field.name(), DataType::Utf8, true));
-            columns.push(Arc::new(StringArray::from(format_column(column.as_ref(), None)?)));
+            columns.push(Arc::new(StringArray::from(format_column(
+                column.as_ref(),
+                None,
+            )?)));
         } else {
             fields.push(field.as_ref().clone());
             columns.push(column.clone());
@@ -114,7 +153,10 @@ fn flatten_nested(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
 }
 
 /// Each value as text; NULL as `None` unless `null_text` is given.
-fn format_column(column: &dyn Array, null_text: Option<&str>) -> Result<Vec<Option<String>>, ArrowError> {
+fn format_column(
+    column: &dyn Array,
+    null_text: Option<&str>,
+) -> Result<Vec<Option<String>>, ArrowError> {
     let options = FormatOptions::default().with_null(null_text.unwrap_or(""));
     let formatter = ArrayFormatter::try_new(column, &options)?;
     Ok((0..column.len())
@@ -164,7 +206,12 @@ pub fn render_table(schema: &Schema, batches: &[RecordBatch]) -> Result<String, 
         .map(|(field, &width)| {
             let name = field.name();
             let pad = width - name.chars().count();
-            format!("{}{}{}", " ".repeat(pad / 2), name, " ".repeat(pad - pad / 2))
+            format!(
+                "{}{}{}",
+                " ".repeat(pad / 2),
+                name,
+                " ".repeat(pad - pad / 2)
+            )
         })
         .collect();
     text.push(' ');
@@ -192,7 +239,10 @@ pub fn render_table(schema: &Schema, batches: &[RecordBatch]) -> Result<String, 
         text.push_str(line.join(" | ").trim_end());
         text.push('\n');
     }
-    text.push_str(&format!("({rows} {})\n", if rows == 1 { "row" } else { "rows" }));
+    text.push_str(&format!(
+        "({rows} {})\n",
+        if rows == 1 { "row" } else { "rows" }
+    ));
     Ok(text)
 }
 
@@ -214,7 +264,7 @@ mod tests {
                 Arc::new(StringArray::from(vec![Some("Ada"), None])),
             ],
         )?;
-        let expected = "  id | name \n-----+------\n   1 | Ada\n 100 |\n(2 rows)\n";
+        let expected = " id  | name \n-----+------\n   1 | Ada\n 100 |\n(2 rows)\n";
         assert_eq!(render_table(&schema, &[batch])?, expected);
         Ok(())
     }

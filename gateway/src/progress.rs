@@ -32,7 +32,10 @@ impl Progress {
                 delayed.enable_steady_tick(Duration::from_millis(100));
             }
         });
-        Self { bar: Some(bar), rows: 0 }
+        Self {
+            bar: Some(bar),
+            rows: 0,
+        }
     }
 
     pub fn add_rows(&mut self, rows: usize) {

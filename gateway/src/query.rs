@@ -25,11 +25,14 @@ pub async fn run(settings: Settings, args: QueryArgs) -> Result<(), Failure> {
     let format = choose_format(&args);
 
     let statements = DFParser::parse_sql_with_dialect(&sql, &PostgreSqlDialect {})
-        .map_err(|e| Failure::Runtime(sql_error(&DataFusionError::from(e))))?;
+        .map_err(|e| Failure::Runtime(sql_error(&e)))?;
     if statements.is_empty() {
         return Err(Failure::Usage("no SQL statement given".to_owned()));
     }
-    let single_document = matches!(format, OutputFormat::Json | OutputFormat::Arrow | OutputFormat::Parquet);
+    let single_document = matches!(
+        format,
+        OutputFormat::Json | OutputFormat::Arrow | OutputFormat::Parquet
+    );
     if single_document && statements.len() > 1 {
         return Err(Failure::Usage(format!(
             "--format {} writes one result: run one statement at a time",
@@ -45,7 +48,9 @@ pub async fn run(settings: Settings, args: QueryArgs) -> Result<(), Failure> {
             Err(StatementError::BrokenPipe) => return Ok(()),
             Err(StatementError::Query(error)) => return Err(Failure::Runtime(sql_error(&error))),
             Err(StatementError::Output(error)) => {
-                return Err(Failure::Runtime(anyhow!(error).context("cannot write the result")));
+                return Err(Failure::Runtime(
+                    anyhow!(error).context("cannot write the result"),
+                ));
             }
         }
     }
@@ -68,7 +73,9 @@ impl From<ArrowError> for StatementError {
     fn from(error: ArrowError) -> Self {
         match &error {
             // `tributary query … | head` is not a failure.
-            ArrowError::IoError(_, io) if io.kind() == std::io::ErrorKind::BrokenPipe => Self::BrokenPipe,
+            ArrowError::IoError(_, io) if io.kind() == std::io::ErrorKind::BrokenPipe => {
+                Self::BrokenPipe
+            }
             _ => Self::Output(error),
         }
     }
@@ -102,7 +109,10 @@ async fn run_statement(
 
 fn sql_error(error: &DataFusionError) -> anyhow::Error {
     let classified = tributary_pgwire::classify(error);
-    let mut text = format!("ERROR: {} (SQLSTATE {})", classified.message, classified.code);
+    let mut text = format!(
+        "ERROR: {} (SQLSTATE {})",
+        classified.message, classified.code
+    );
     if let Some(hint) = classified.hint {
         text.push_str(&format!("\nHINT: {hint}"));
     }
@@ -137,7 +147,10 @@ fn choose_format(args: &QueryArgs) -> OutputFormat {
         return format;
     }
     if let Some(path) = &args.output {
-        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default();
         return match extension.to_ascii_lowercase().as_str() {
             "json" => OutputFormat::Json,
             "ndjson" | "jsonl" => OutputFormat::Ndjson,

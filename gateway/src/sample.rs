@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use datafusion::arrow::array::{ArrayRef, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringBuilder};
+use datafusion::arrow::array::{
+    ArrayRef, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringBuilder,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
@@ -24,8 +26,12 @@ const SEGMENTS: [&str; 3] = ["consumer", "smb", "enterprise"];
 const STATUSES: [&str; 4] = ["placed", "shipped", "delivered", "returned"];
 const EVENT_TYPES: [&str; 4] = ["page_view", "search", "add_to_cart", "checkout"];
 const OSES: [&str; 3] = ["ios", "android", "web"];
-const FIRST: [&str; 8] = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Frances", "Donald"];
-const LAST: [&str; 8] = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Thompson", "Allen", "Knuth"];
+const FIRST: [&str; 8] = [
+    "Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Frances", "Donald",
+];
+const LAST: [&str; 8] = [
+    "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Thompson", "Allen", "Knuth",
+];
 
 /// Days from 1970-01-01 to 2024-01-01.
 const EPOCH_2024: i32 = 19_723;
@@ -60,7 +66,8 @@ pub fn ensure_sample(data_dir: &Path) -> anyhow::Result<PathBuf> {
     if target.is_dir() {
         return Ok(target);
     }
-    fs::create_dir_all(data_dir).with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+    fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
     let staging = data_dir.join(format!(".sample-{}", std::process::id()));
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging)?;
@@ -74,7 +81,9 @@ pub fn ensure_sample(data_dir: &Path) -> anyhow::Result<PathBuf> {
             let _ = fs::remove_dir_all(&staging);
             Ok(target)
         }
-        Err(e) => Err(e).with_context(|| format!("cannot move the sample into {}", target.display())),
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot move the sample into {}", target.display()))
+        }
     }
 }
 
@@ -155,7 +164,12 @@ fn write_events(path: &Path) -> anyhow::Result<()> {
         let os = OSES[rng.below(OSES.len())];
         let seconds = rng.below(366 * 86_400);
         let tags: Vec<String> = (0..rng.below(3) + 1)
-            .map(|_| format!("\"{}\"", ["promo", "mobile", "returning", "new"][rng.below(4)]))
+            .map(|_| {
+                format!(
+                    "\"{}\"",
+                    ["promo", "mobile", "returning", "new"][rng.below(4)]
+                )
+            })
             .collect();
         writeln!(
             out,
@@ -200,7 +214,10 @@ mod tests {
         assert_eq!(customers.lines().count(), CUSTOMERS + 1);
         let modified = sample.join("orders.parquet").metadata()?.modified()?;
         ensure_sample(dir.path())?;
-        assert_eq!(sample.join("orders.parquet").metadata()?.modified()?, modified);
+        assert_eq!(
+            sample.join("orders.parquet").metadata()?.modified()?,
+            modified
+        );
         Ok(())
     }
 }

@@ -19,7 +19,10 @@ pub async fn run(settings: Settings, args: ServeArgs) -> Result<(), Failure> {
         Some(addr) => addr,
         None => {
             let text = engine::effective_pg_addr(
-                settings.config.as_ref().and_then(|c| c.raw.server.pg_addr.as_deref()),
+                settings
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.raw.server.pg_addr.as_deref()),
             );
             text.parse::<SocketAddr>()
                 .map_err(|e| Failure::Usage(format!("pg address {text:?}: {e}")))?
@@ -48,15 +51,29 @@ pub async fn run(settings: Settings, args: ServeArgs) -> Result<(), Failure> {
     let listener = TcpListener::bind(pg_addr)
         .await
         .with_context(|| format!("cannot listen on {pg_addr}"))?;
-    let local = listener.local_addr().context("cannot read the listening address")?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
     tracing::info!(
         "authentication: trust for user \"{TRUST_USER}\" without a password, loopback connections only"
     );
-    tracing::info!("pg wire listening on {local} (psql -h {} -p {} -U {TRUST_USER})", local.ip(), local.port());
+    tracing::info!(
+        "pg wire listening on {local} (psql -h {} -p {} -U {TRUST_USER})",
+        local.ip(),
+        local.port()
+    );
 
-    tributary_pgwire::serve(listener, Arc::new(context), FrontEndOptions { trust_user: TRUST_USER.to_owned(), ..FrontEndOptions::default() }, shutdown_signal())
-        .await
-        .context("the pg wire server failed")?;
+    tributary_pgwire::serve(
+        listener,
+        Arc::new(context),
+        FrontEndOptions {
+            trust_user: TRUST_USER.to_owned(),
+            ..FrontEndOptions::default()
+        },
+        shutdown_signal(),
+    )
+    .await
+    .context("the pg wire server failed")?;
     tracing::info!("shut down");
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! trust authentication restricted to loopback, graceful shutdown. It knows
 //! nothing of sources: it is handed a `SessionContext` to run SQL on.
 
+mod cancel;
 mod server;
 mod session;
 mod sqlstate;

@@ -7,20 +7,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::prelude::SessionContext;
+use datafusion_postgres::DfSessionService;
 use datafusion_postgres::hooks::QueryHook;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
-use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
-use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use datafusion_postgres::pgwire::api::auth::StartupHandler;
-use datafusion_postgres::pgwire::api::{ClientInfo, ConnectionManager, ErrorHandler, PgWireServerHandlers};
+use datafusion_postgres::pgwire::api::cancel::CancelHandler;
+use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use datafusion_postgres::pgwire::api::{
+    ClientInfo, ConnectionManager, ErrorHandler, PgWireServerHandlers,
+};
 use datafusion_postgres::pgwire::error::PgWireError;
 use datafusion_postgres::pgwire::tokio::process_socket;
-use datafusion_postgres::DfSessionService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::cancel::Cancellation;
 use crate::session::CancellableSession;
 use crate::sqlstate::assign_sqlstate;
 use crate::startup::TrustStartup;
@@ -46,7 +49,7 @@ impl Default for FrontEndOptions {
 struct Handlers {
     session: Arc<CancellableSession>,
     startup: Arc<TrustStartup>,
-    cancel: Arc<DefaultCancelHandler>,
+    cancel: Arc<Cancellation>,
 }
 
 struct SqlStateErrors;
@@ -94,13 +97,16 @@ pub async fn serve(
         Arc::new(SetShowHook),
         Arc::new(TransactionStatementHook),
     ];
-    let connections = Arc::new(ConnectionManager::new());
+    let cancellation = Cancellation {
+        planning: Arc::new(ConnectionManager::new()),
+        rows: Arc::new(ConnectionManager::new()),
+    };
     let handlers = Arc::new(Handlers {
-        session: Arc::new(CancellableSession::new(Arc::new(DfSessionService::new_with_hooks(
-            context, hooks,
-        )))),
-        startup: Arc::new(TrustStartup::new(options.trust_user.clone(), connections.clone())),
-        cancel: Arc::new(DefaultCancelHandler::new(connections)),
+        session: Arc::new(CancellableSession::new(Arc::new(
+            DfSessionService::new_with_hooks(context, hooks),
+        ))),
+        startup: Arc::new(TrustStartup::new(options.trust_user.clone(), &cancellation)),
+        cancel: Arc::new(cancellation),
     });
 
     let mut sessions = JoinSet::new();
@@ -136,7 +142,10 @@ pub async fn serve(
         })
         .await;
         if drained.is_err() {
-            tracing::warn!(open = sessions.len(), "closing sessions still open after the grace period");
+            tracing::warn!(
+                open = sessions.len(),
+                "closing sessions still open after the grace period"
+            );
             sessions.shutdown().await;
         }
     }

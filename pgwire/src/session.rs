@@ -2,7 +2,7 @@
 //!
 //! `DfSessionService` plans and encodes; around it we add what a PostgreSQL
 //! client expects of a running statement: a CancelRequest stops it, both while
-//! it plans and while its rows stream out.
+//! it plans and while its rows stream out (see `cancel`).
 
 use std::fmt::Debug;
 use std::pin::Pin;
@@ -14,19 +14,15 @@ use datafusion_postgres::pgwire::api::portal::Portal;
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use datafusion_postgres::pgwire::api::results::Response;
 use datafusion_postgres::pgwire::api::store::PortalStore;
-use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle};
+use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore};
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::pgwire::messages::data::DataRow;
 use datafusion_postgres::{DfSessionService, Parser};
-use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, Sink, Stream, StreamExt};
 
+use crate::cancel::{CancelSignal, cancelled, statement_cancel_signal};
 use crate::sqlstate::query_canceled;
-
-/// Resolves to `true` when the client asked to cancel the current statement,
-/// `false` when the statement was superseded without a cancel.
-type CancelSignal = Shared<BoxFuture<'static, bool>>;
 
 pub struct CancellableSession {
     inner: Arc<DfSessionService>,
@@ -35,22 +31,6 @@ pub struct CancellableSession {
 impl CancellableSession {
     pub fn new(inner: Arc<DfSessionService>) -> Self {
         Self { inner }
-    }
-}
-
-async fn cancel_signal<C: ClientInfo>(client: &C) -> CancelSignal {
-    match client.session_extensions().get::<Arc<ConnectionHandle>>() {
-        Some(handle) => {
-            let receiver = handle.start_query().await;
-            receiver.map(|fired| fired.is_ok()).boxed().shared()
-        }
-        None => futures::future::pending::<bool>().boxed().shared(),
-    }
-}
-
-async fn cancelled(signal: CancelSignal) {
-    if !signal.await {
-        futures::future::pending::<()>().await;
     }
 }
 
@@ -107,12 +87,15 @@ impl SimpleQueryHandler for CancellableSession {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let signal = cancel_signal(client).await;
+        let signal = statement_cancel_signal(client).await;
         let responses = tokio::select! {
             responses = <DfSessionService as SimpleQueryHandler>::do_query(&self.inner, client, query) => responses?,
             () = cancelled(signal.clone()) => return Err(query_canceled()),
         };
-        Ok(responses.into_iter().map(|r| watch_rows(r, &signal)).collect())
+        Ok(responses
+            .into_iter()
+            .map(|r| watch_rows(r, &signal))
+            .collect())
     }
 }
 
@@ -137,7 +120,7 @@ impl ExtendedQueryHandler for CancellableSession {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let signal = cancel_signal(client).await;
+        let signal = statement_cancel_signal(client).await;
         let response = tokio::select! {
             response = <DfSessionService as ExtendedQueryHandler>::do_query(&self.inner, client, portal, max_rows) => response?,
             () = cancelled(signal.clone()) => return Err(query_canceled()),

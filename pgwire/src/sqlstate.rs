@@ -151,7 +151,9 @@ fn classify_datafusion(error: &DataFusionError, contexts: &mut Vec<String>) -> C
 
 fn classify_arrow(error: &ArrowError, contexts: &mut Vec<String>) -> ClassifiedError {
     match error {
-        ArrowError::DivideByZero => ClassifiedError::new(codes::DIVISION_BY_ZERO, "division by zero"),
+        ArrowError::DivideByZero => {
+            ClassifiedError::new(codes::DIVISION_BY_ZERO, "division by zero")
+        }
         ArrowError::ArithmeticOverflow(msg) => {
             ClassifiedError::new(codes::NUMERIC_VALUE_OUT_OF_RANGE, msg.clone())
         }
@@ -164,7 +166,9 @@ fn classify_arrow(error: &ArrowError, contexts: &mut Vec<String>) -> ClassifiedE
         ArrowError::ExternalError(inner) => classify_inner(inner.as_ref(), contexts),
         ArrowError::MemoryError(msg) => ClassifiedError::new(codes::OUT_OF_MEMORY, msg.clone()),
         ArrowError::IoError(msg, _) => ClassifiedError::new(codes::IO_ERROR, msg.clone()),
-        ArrowError::InvalidArgumentError(msg) => ClassifiedError::new(codes::DATA_EXCEPTION, msg.clone()),
+        ArrowError::InvalidArgumentError(msg) => {
+            ClassifiedError::new(codes::DATA_EXCEPTION, msg.clone())
+        }
         other => ClassifiedError::new(codes::DATA_EXCEPTION, other.to_string()),
     }
 }
@@ -202,7 +206,10 @@ fn classify_schema(error: &SchemaError) -> ClassifiedError {
 fn classify_plan_message(msg: &str) -> ClassifiedError {
     if let Some(reference) = table_not_found(msg) {
         let name = reference.rsplit('.').next().unwrap_or(reference);
-        let schema = reference.rsplit_once('.').map(|(schema, _)| schema).unwrap_or("");
+        let schema = reference
+            .rsplit_once('.')
+            .map(|(schema, _)| schema)
+            .unwrap_or("");
         let mut error = ClassifiedError::new(
             codes::UNDEFINED_TABLE,
             format!("relation \"{name}\" does not exist (searched schema \"{schema}\")"),
@@ -214,9 +221,14 @@ fn classify_plan_message(msg: &str) -> ClassifiedError {
         );
         return error;
     }
-    let code = if msg.contains("Invalid function") || msg.contains("function") && msg.contains("not found") {
+    let code = if msg.contains("Invalid function")
+        || msg.contains("function") && msg.contains("not found")
+    {
         codes::UNDEFINED_FUNCTION
-    } else if msg.contains("Cannot infer common") || msg.contains("No function matches") || msg.contains("coerc") {
+    } else if msg.contains("Cannot infer common")
+        || msg.contains("No function matches")
+        || msg.contains("coerc")
+    {
         codes::DATATYPE_MISMATCH
     } else {
         codes::SYNTAX_OR_ACCESS_RULE
@@ -272,8 +284,16 @@ mod tests {
         let error = DataFusionError::Plan("table 'tributary.public.nope' not found".into());
         let classified = classify(&error);
         assert_eq!(classified.code, codes::UNDEFINED_TABLE);
-        assert!(classified.message.contains("\"nope\""), "{}", classified.message);
-        assert!(classified.message.contains("tributary.public"), "{}", classified.message);
+        assert!(
+            classified.message.contains("\"nope\""),
+            "{}",
+            classified.message
+        );
+        assert!(
+            classified.message.contains("tributary.public"),
+            "{}",
+            classified.message
+        );
     }
 
     #[test]
@@ -297,6 +317,9 @@ mod tests {
 
     #[test]
     fn internal_errors_stay_xx000() {
-        assert_eq!(code_of(DataFusionError::Internal("oops".into())), codes::INTERNAL_ERROR);
+        assert_eq!(
+            code_of(DataFusionError::Internal("oops".into())),
+            codes::INTERNAL_ERROR
+        );
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion_postgres::pgwire::api::auth::{
-    DefaultServerParameterProvider, StartupHandler, finish_authentication,
-    protocol_negotiation, save_startup_parameters_to_metadata,
+    DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
+    save_startup_parameters_to_metadata,
 };
 use datafusion_postgres::pgwire::api::{
     ClientInfo, ConnectionManager, PidSecretKeyGenerator, RandomPidSecretKeyGenerator,
@@ -15,6 +15,7 @@ use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use futures::Sink;
 
+use crate::cancel::{Cancellation, RowsCancelGuard, RowsCancelHandle};
 use crate::sqlstate::codes;
 
 /// The PostgreSQL version clients are told we speak: the protocol and catalog
@@ -26,13 +27,14 @@ pub const EMULATED_SERVER_VERSION: &str = "16.6";
 /// this is the only authentication it has.
 pub struct TrustStartup {
     user: String,
-    connections: Arc<ConnectionManager>,
+    planning: Arc<ConnectionManager>,
+    rows: Arc<ConnectionManager>,
     pids: RandomPidSecretKeyGenerator,
     parameters: DefaultServerParameterProvider,
 }
 
 impl TrustStartup {
-    pub fn new(user: impl Into<String>, connections: Arc<ConnectionManager>) -> Self {
+    pub(crate) fn new(user: impl Into<String>, cancellation: &Cancellation) -> Self {
         let mut parameters = DefaultServerParameterProvider::default();
         parameters.server_version = format!(
             "{EMULATED_SERVER_VERSION} (Tributary {})",
@@ -40,7 +42,8 @@ impl TrustStartup {
         );
         Self {
             user: user.into(),
-            connections,
+            planning: cancellation.planning.clone(),
+            rows: cancellation.rows.clone(),
             pids: RandomPidSecretKeyGenerator::default(),
             parameters,
         }
@@ -49,7 +52,11 @@ impl TrustStartup {
 
 #[async_trait]
 impl StartupHandler for TrustStartup {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -76,11 +83,15 @@ impl StartupHandler for TrustStartup {
 
         let (pid, secret_key) = self.pids.generate(client);
         client.set_pid_and_secret_key(pid, secret_key.clone());
-        // The handle lets a CancelRequest on another connection reach the
-        // query running on this one; the guard unregisters it on disconnect.
-        let (handle, guard) = self.connections.register(pid, secret_key);
+        // The handles let a CancelRequest on another connection reach the
+        // statement running on this one; the guards unregister them when
+        // the session ends.
+        let (handle, guard) = self.planning.register(pid, secret_key.clone());
         client.session_extensions().insert(handle);
         client.session_extensions().insert(guard);
+        let (handle, guard) = self.rows.register(pid, secret_key);
+        client.session_extensions().insert(RowsCancelHandle(handle));
+        client.session_extensions().insert(RowsCancelGuard(guard));
 
         finish_authentication(client, &self.parameters).await
     }

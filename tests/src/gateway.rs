@@ -16,7 +16,10 @@ pub fn tributary_binary() -> PathBuf {
     }
     let exe = std::env::current_exe().unwrap_or_default();
     // target/debug/deps/e2e-hash → target/debug/tributary
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
     let binary = profile_dir.join("tributary");
     assert!(
         binary.exists(),
@@ -36,10 +39,8 @@ pub fn cli(args: &[&str], stdin: Option<&str>) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("cannot start tributary");
-    if let Some(mut pipe) = child.stdin.take() {
-        if let Some(text) = stdin {
-            pipe.write_all(text.as_bytes()).expect("cannot write stdin");
-        }
+    if let (Some(mut pipe), Some(text)) = (child.stdin.take(), stdin) {
+        pipe.write_all(text.as_bytes()).expect("cannot write stdin");
     }
     child.wait_with_output().expect("tributary did not finish")
 }
@@ -93,7 +94,11 @@ impl Gateway {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(rest) = line.split("pg wire listening on ").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                    let addr = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
                     let _ = addr_tx.send(addr);
                 }
                 if let Ok(mut log) = log_writer.lock() {

@@ -56,10 +56,14 @@ impl S3Server {
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             loop {
-                let Ok((socket, _)) = listener.accept().await else { continue };
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
                 // Without TCP_NODELAY every small GET waits ~30 ms for Nagle.
                 let _ = socket.set_nodelay(true);
-                let connection = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                let connection = http
+                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .into_owned();
                 tokio::spawn(async move {
                     let _ = connection.await;
                 });

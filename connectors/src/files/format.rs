@@ -48,7 +48,11 @@ impl FileFormatKind {
         .find(|(_, extension)| lower.ends_with(extension))
     }
 
-    pub(crate) fn file_format(self, csv: &CsvOptions, json_infer_records: usize) -> Arc<dyn FileFormat> {
+    pub(crate) fn file_format(
+        self,
+        csv: &CsvOptions,
+        json_infer_records: usize,
+    ) -> Arc<dyn FileFormat> {
         match self {
             Self::Parquet => Arc::new(ParquetFormat::default()),
             Self::Csv => Arc::new(
@@ -56,7 +60,9 @@ impl FileFormatKind {
                     .with_has_header(csv.has_header)
                     .with_delimiter(csv.delimiter),
             ),
-            Self::Ndjson => Arc::new(JsonFormat::default().with_schema_infer_max_rec(json_infer_records)),
+            Self::Ndjson => {
+                Arc::new(JsonFormat::default().with_schema_infer_max_rec(json_infer_records))
+            }
         }
     }
 }

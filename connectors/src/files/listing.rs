@@ -2,8 +2,8 @@
 //! URL, or one table for a glob.
 
 use datafusion::common::{DataFusionError, Result};
-use object_store::path::Path;
 use futures::TryStreamExt;
+use object_store::path::Path;
 
 use object_store::ObjectStoreExt;
 
@@ -22,7 +22,10 @@ pub(crate) struct TableEntry {
     pub extension: String,
 }
 
-pub(crate) async fn discover(spec: &FilesSpec, location: &SourceLocation) -> Result<Vec<TableEntry>> {
+pub(crate) async fn discover(
+    spec: &FilesSpec,
+    location: &SourceLocation,
+) -> Result<Vec<TableEntry>> {
     if let Some(glob) = &location.glob {
         return Ok(vec![glob_table(spec, location, glob)?]);
     }
@@ -31,15 +34,20 @@ pub(crate) async fn discover(spec: &FilesSpec, location: &SourceLocation) -> Res
 
     if listing.objects.is_empty() && listing.common_prefixes.is_empty() {
         // The URL names a single file.
-        let meta = store.head(&location.prefix).await.map_err(|error| match error {
-            object_store::Error::NotFound { .. } => DataFusionError::Plan(format!(
-                "no files found at {}",
-                location.url_of(&location.prefix, false)
-            )),
-            other => other.into(),
-        })?;
+        let meta = store
+            .head(&location.prefix)
+            .await
+            .map_err(|error| match error {
+                object_store::Error::NotFound { .. } => DataFusionError::Plan(format!(
+                    "no files found at {}",
+                    location.url_of(&location.prefix, false)
+                )),
+                other => other.into(),
+            })?;
         let file_name = meta.location.filename().unwrap_or_default().to_owned();
-        return Ok(file_table(spec, location, &meta.location, &file_name).into_iter().collect());
+        return Ok(file_table(spec, location, &meta.location, &file_name)
+            .into_iter()
+            .collect());
     }
 
     let mut tables = Vec::new();
@@ -50,7 +58,9 @@ pub(crate) async fn discover(spec: &FilesSpec, location: &SourceLocation) -> Res
         }
         match file_table(spec, location, &object.location, file_name) {
             Some(table) => tables.push(table),
-            None => tracing::debug!(source = %spec.name, file = %object.location, "skipped: not a known data file"),
+            None => {
+                tracing::debug!(source = %spec.name, file = %object.location, "skipped: not a known data file")
+            }
         }
     }
     for folder in &listing.common_prefixes {
@@ -60,7 +70,9 @@ pub(crate) async fn discover(spec: &FilesSpec, location: &SourceLocation) -> Res
         }
         match folder_table(spec, location, folder, folder_name).await? {
             Some(table) => tables.push(table),
-            None => tracing::debug!(source = %spec.name, folder = %folder, "skipped: no data files inside"),
+            None => {
+                tracing::debug!(source = %spec.name, folder = %folder, "skipped: no data files inside")
+            }
         }
     }
     tables.sort_by(|a, b| a.name.cmp(&b.name));
@@ -83,12 +95,19 @@ fn table_name(file_name: &str, extension: &str) -> String {
     let stem = if !extension.is_empty() && file_name.to_ascii_lowercase().ends_with(extension) {
         &file_name[..file_name.len() - extension.len()]
     } else {
-        file_name.rsplit_once('.').map_or(file_name, |(stem, _)| stem)
+        file_name
+            .rsplit_once('.')
+            .map_or(file_name, |(stem, _)| stem)
     };
     stem.to_lowercase()
 }
 
-fn file_table(spec: &FilesSpec, location: &SourceLocation, path: &Path, file_name: &str) -> Option<TableEntry> {
+fn file_table(
+    spec: &FilesSpec,
+    location: &SourceLocation,
+    path: &Path,
+    file_name: &str,
+) -> Option<TableEntry> {
     let detected = FileFormatKind::from_file_name(file_name);
     let (format, extension) = match (spec.format, detected) {
         (Some(format), Some((_, extension))) => (format, extension.to_owned()),

@@ -7,11 +7,16 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::{DataFusionError, Result};
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::execution::SessionState;
 use futures::TryStreamExt;
 
+use datafusion::parquet::errors::ParquetError;
+
 use super::FilesSpec;
+use super::format::FileFormatKind;
 use super::listing::{TableEntry, discover};
 use super::store;
 
@@ -60,15 +65,32 @@ impl FilesSchema {
                 return schema;
             }
         };
-        for entry in entries {
-            let slot = match open_table(spec, &entry, state).await {
+        // Each table is opened in its own task: concurrently (an object
+        // store answers slowly but in parallel), and so that a reader that
+        // panics on a corrupt file fails that table, not the gateway.
+        let state = Arc::new(state.clone());
+        let opening: Vec<_> = entries
+            .into_iter()
+            .map(|entry| {
+                let label = (entry.name.clone(), entry.url.clone(), entry.format);
+                let (spec, state) = (spec.clone(), state.clone());
+                let task = tokio::spawn(async move { open_table(&spec, &entry, &state).await });
+                (label, task)
+            })
+            .collect();
+        for ((name, url, format), task) in opening {
+            let opened = match task.await {
+                Ok(result) => result,
+                Err(join_error) => Err(reader_crashed(&url, format, &join_error.to_string())),
+            };
+            let slot = match opened {
                 Ok(table) => TableSlot::Ready(table),
                 Err(error) => {
-                    tracing::warn!(source = %spec.name, table = %entry.name, "table unavailable: {error}");
+                    tracing::warn!(source = %spec.name, table = %name, "table unavailable: {error}");
                     TableSlot::Failed(Arc::new(error))
                 }
             };
-            schema.tables.insert(entry.name, slot);
+            schema.tables.insert(name, slot);
         }
         tracing::info!(source = %spec.name, tables = schema.tables.len(), "files source ready");
         schema
@@ -88,7 +110,11 @@ impl FilesSchema {
     }
 }
 
-async fn open_table(spec: &FilesSpec, entry: &TableEntry, state: &SessionState) -> Result<Arc<dyn TableProvider>> {
+async fn open_table(
+    spec: &FilesSpec,
+    entry: &TableEntry,
+    state: &SessionState,
+) -> Result<Arc<dyn TableProvider>> {
     let url = ListingTableUrl::parse(&entry.url)?;
     let format = entry.format.file_format(&spec.csv, spec.json_infer_records);
     let options = ListingOptions::new(format).with_file_extension(entry.extension.clone());
@@ -96,7 +122,10 @@ async fn open_table(spec: &FilesSpec, entry: &TableEntry, state: &SessionState) 
     // prune whole folders before any file is opened.
     let partitions = options.infer_partitions(state, &url).await?;
     let options = options.with_table_partition_cols(
-        partitions.into_iter().map(|name| (name, DataType::Utf8)).collect(),
+        partitions
+            .into_iter()
+            .map(|name| (name, DataType::Utf8))
+            .collect(),
     );
     let file_schema = infer_schema_naming_file(&options, state, &url).await?;
     let config = ListingTableConfig::new(url)
@@ -126,12 +155,30 @@ async fn infer_schema_naming_file(
         return Err(error.context(format!("file {url}")));
     }
     for file in files {
-        let result = options.format.infer_schema(state, &store, std::slice::from_ref(&file)).await;
+        let result = options
+            .format
+            .infer_schema(state, &store, std::slice::from_ref(&file))
+            .await;
         if let Err(file_error) = result {
             return Err(file_error.context(format!("file {}{}", root_of(url), file.location)));
         }
     }
     Err(error.context(format!("files under {url}")))
+}
+
+/// A reader that panics on a file (seen with truncated Parquet footers) has
+/// met a file it cannot read: report that, naming the file, as an error.
+fn reader_crashed(url: &str, format: FileFormatKind, panic: &str) -> DataFusionError {
+    let message = format!(
+        "file {url}: cannot read it as {}: the reader failed ({panic}); the file is probably corrupt",
+        format.name()
+    );
+    match format {
+        FileFormatKind::Parquet => {
+            DataFusionError::ParquetError(Box::new(ParquetError::General(message)))
+        }
+        FileFormatKind::Csv | FileFormatKind::Ndjson => DataFusionError::Execution(message),
+    }
 }
 
 fn root_of(url: &ListingTableUrl) -> String {
@@ -159,8 +206,9 @@ impl SchemaProvider for FilesSchema {
         }
         match self.tables.get(name) {
             Some(TableSlot::Ready(table)) => Ok(Some(table.clone())),
-            Some(TableSlot::Failed(error)) => Err(DataFusionError::Shared(error.clone())
-                .context(format!("table \"{}.{name}\" is unavailable", self.source_name))),
+            Some(TableSlot::Failed(error)) => Err(DataFusionError::Shared(error.clone()).context(
+                format!("table \"{}.{name}\" is unavailable", self.source_name),
+            )),
             None => Ok(None),
         }
     }

@@ -154,7 +154,10 @@ mod tests {
 
     #[test]
     fn glob_in_last_segment_is_split_off() {
-        assert_eq!(split_glob("/a/b/*.csv"), ("/a/b/", Some("*.csv".to_owned())));
+        assert_eq!(
+            split_glob("/a/b/*.csv"),
+            ("/a/b/", Some("*.csv".to_owned()))
+        );
         assert_eq!(split_glob("/a/b/"), ("/a/b/", None));
         assert_eq!(split_glob("/a/b/c.csv"), ("/a/b/c.csv", None));
     }

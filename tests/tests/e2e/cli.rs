@@ -75,12 +75,18 @@ async fn every_output_format_reads_back_to_the_servers_rows() {
     assert_eq!(rows, expected, "csv");
 
     // JSON: one array of objects.
-    let json: serde_json::Value = serde_json::from_slice(&query(&data_dir, "json", None)).expect("json");
+    let json: serde_json::Value =
+        serde_json::from_slice(&query(&data_dir, "json", None)).expect("json");
     let rows: Vec<(i64, i64)> = json
         .as_array()
         .expect("array")
         .iter()
-        .map(|o| (o["customer_id"].as_i64().expect("id"), o["orders"].as_i64().expect("orders")))
+        .map(|o| {
+            (
+                o["customer_id"].as_i64().expect("id"),
+                o["orders"].as_i64().expect("orders"),
+            )
+        })
         .collect();
     assert_eq!(rows, expected, "json");
 
@@ -90,7 +96,10 @@ async fn every_output_format_reads_back_to_the_servers_rows() {
         .lines()
         .map(|line| {
             let o: serde_json::Value = serde_json::from_str(line).expect("json line");
-            (o["customer_id"].as_i64().expect("id"), o["orders"].as_i64().expect("orders"))
+            (
+                o["customer_id"].as_i64().expect("id"),
+                o["orders"].as_i64().expect("orders"),
+            )
         })
         .collect();
     assert_eq!(rows, expected, "ndjson");
@@ -117,7 +126,10 @@ async fn every_output_format_reads_back_to_the_servers_rows() {
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines[0], " customer_id | orders ");
     assert_eq!(lines[1], "-------------+--------");
-    assert_eq!(lines[2], format!(" {:>11} | {:>6}", expected[0].0, expected[0].1));
+    assert_eq!(
+        lines[2],
+        format!(" {:>11} | {:>6}", expected[0].0, expected[0].1)
+    );
     assert_eq!(lines.last().copied(), Some("(20 rows)"));
 }
 
@@ -125,15 +137,37 @@ async fn every_output_format_reads_back_to_the_servers_rows() {
 fn sql_from_stdin_and_from_a_file() {
     let data = tempfile::tempdir().expect("temp");
     let data_dir = data.path().display().to_string();
-    let result = cli(&["query", "--data-dir", &data_dir, "--format", "csv"], Some("SELECT count(*) AS n FROM sample.customers"));
-    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    let result = cli(
+        &["query", "--data-dir", &data_dir, "--format", "csv"],
+        Some("SELECT count(*) AS n FROM sample.customers"),
+    );
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&result.stdout), "n\n1000\n");
 
     let sql_file = data.path().join("q.sql");
     std::fs::write(&sql_file, "SELECT 1 AS a; SELECT 2 AS b;").expect("write");
     let sql_path = sql_file.display().to_string();
-    let result = cli(&["query", "--data-dir", &data_dir, "--format", "csv", "-f", &sql_path], None);
-    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    let result = cli(
+        &[
+            "query",
+            "--data-dir",
+            &data_dir,
+            "--format",
+            "csv",
+            "-f",
+            &sql_path,
+        ],
+        None,
+    );
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&result.stdout), "a\n1\nb\n2\n");
 }
 
@@ -141,10 +175,21 @@ fn sql_from_stdin_and_from_a_file() {
 fn query_errors_exit_1_with_the_sqlstate() {
     let data = tempfile::tempdir().expect("temp");
     let data_dir = data.path().display().to_string();
-    let result = cli(&["query", "--data-dir", &data_dir, "SELECT * FROM sample.nothing_here"], None);
+    let result = cli(
+        &[
+            "query",
+            "--data-dir",
+            &data_dir,
+            "SELECT * FROM sample.nothing_here",
+        ],
+        None,
+    );
     assert_eq!(result.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&result.stderr);
-    assert!(stderr.contains("42P01") && stderr.contains("nothing_here"), "{stderr}");
+    assert!(
+        stderr.contains("42P01") && stderr.contains("nothing_here"),
+        "{stderr}"
+    );
 
     let result = cli(&["query", "--data-dir", &data_dir, "SELEKT 1"], None);
     assert_eq!(result.status.code(), Some(1));
@@ -158,7 +203,10 @@ fn bad_config_exits_2_naming_key_and_line() {
     std::fs::write(&path, "[server]\npg_addr = \"127.0.0.1:5433\"\n\n[[sources]]\nname = \"lake\"\nkind = \"files\"\nurl = \"/tmp/\"\nformatt = \"csv\"\n")
         .expect("write");
     let path_text = path.display().to_string();
-    for args in [vec!["config", "check", "--config", &path_text], vec!["--config", &path_text, "query", "SELECT 1"]] {
+    for args in [
+        vec!["config", "check", "--config", &path_text],
+        vec!["--config", &path_text, "query", "SELECT 1"],
+    ] {
         let result = cli(&args, None);
         assert_eq!(result.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&result.stderr);
@@ -166,7 +214,11 @@ fn bad_config_exits_2_naming_key_and_line() {
         assert!(stderr.contains("formatt"), "key: {stderr}");
     }
 
-    std::fs::write(&path, "[[sources]]\nname = \"lake\"\nkind = \"files\"\nurl = \"/tmp/\"\nheader = \"maybe\"\n").expect("write");
+    std::fs::write(
+        &path,
+        "[[sources]]\nname = \"lake\"\nkind = \"files\"\nurl = \"/tmp/\"\nheader = \"maybe\"\n",
+    )
+    .expect("write");
     let result = cli(&["config", "check", "--config", &path_text], None);
     assert_eq!(result.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&result.stderr).contains("bad.toml:5"));
@@ -192,8 +244,15 @@ fn config_check_prints_the_effective_config_without_secrets() {
         .output()
         .expect("run");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("127.0.0.1:6543"), "env override applied: {stdout}");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("127.0.0.1:6543"),
+        "env override applied: {stdout}"
+    );
     assert!(stdout.contains("LAKE_SECRET"), "reference shown: {stdout}");
     assert!(!stdout.contains("very-secret-value-123"), "{stdout}");
 }
@@ -203,7 +262,12 @@ fn version_and_help_for_every_command() {
     let version = cli(&["--version"], None);
     assert!(version.status.success());
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("tributary "));
-    for args in [vec!["--help"], vec!["serve", "--help"], vec!["query", "--help"], vec!["config", "check", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["query", "--help"],
+        vec!["config", "check", "--help"],
+    ] {
         let help = cli(&args, None);
         assert!(help.status.success(), "{args:?}");
         let text = String::from_utf8_lossy(&help.stdout);
@@ -221,7 +285,10 @@ fn version_and_help_for_every_command() {
 fn serve_refuses_a_non_loopback_address() {
     let data = tempfile::tempdir().expect("temp");
     let data_dir = data.path().display().to_string();
-    let result = cli(&["serve", "--data-dir", &data_dir, "--pg-addr", "0.0.0.0:0"], None);
+    let result = cli(
+        &["serve", "--data-dir", &data_dir, "--pg-addr", "0.0.0.0:0"],
+        None,
+    );
     assert_eq!(result.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&result.stderr).contains("loopback"));
 }
@@ -231,10 +298,21 @@ fn nested_columns_in_csv_are_written_as_text() {
     let data = tempfile::tempdir().expect("temp");
     let data_dir = data.path().display().to_string();
     let result = cli(
-        &["query", "--data-dir", &data_dir, "--format", "csv", "SELECT event_id, device, tags FROM sample.events WHERE event_id = 1"],
+        &[
+            "query",
+            "--data-dir",
+            &data_dir,
+            "--format",
+            "csv",
+            "SELECT event_id, device, tags FROM sample.events WHERE event_id = 1",
+        ],
         None,
     );
-    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
     let text = String::from_utf8_lossy(&result.stdout);
     let row = text.lines().nth(1).expect("a row");
     assert!(row.starts_with("1,") && row.contains("os"), "{row}");

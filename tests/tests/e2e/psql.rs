@@ -40,9 +40,16 @@ async fn psql_runs_a_join_over_the_sample() {
     );
     assert!(ok, "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines[0].split('|').map(str::trim).collect::<Vec<_>>(), ["customer_id", "country", "orders"]);
+    assert_eq!(
+        lines[0].split('|').map(str::trim).collect::<Vec<_>>(),
+        ["customer_id", "country", "orders"]
+    );
     assert!(lines[1].starts_with("---"), "{stdout}");
-    assert_eq!(lines.len(), 2 + 3 + 2, "three rows, a count and a blank line: {stdout}");
+    assert_eq!(
+        lines.len(),
+        2 + 3 + 2,
+        "three rows, a count and a blank line: {stdout}"
+    );
     assert_eq!(lines[5], "(3 rows)");
 }
 
@@ -51,27 +58,54 @@ async fn psql_unaligned_output_and_errors() {
     let gateway = Gateway::start();
     let (ok, stdout, stderr) = psql(
         &gateway,
-        &["-A", "-t", "-c", "SELECT name, segment FROM sample.customers WHERE customer_id = 1"],
+        &[
+            "-A",
+            "-t",
+            "-c",
+            "SELECT name, segment FROM sample.customers WHERE customer_id = 1",
+        ],
     );
     assert!(ok, "{stderr}");
     let fields: Vec<&str> = stdout.trim_end().split('|').collect();
     assert_eq!(fields.len(), 2, "{stdout}");
-    assert!(["consumer", "smb", "enterprise"].contains(&fields[1]), "{stdout}");
+    assert!(
+        ["consumer", "smb", "enterprise"].contains(&fields[1]),
+        "{stdout}"
+    );
 
-    let (ok, _, stderr) = psql(&gateway, &["-v", "ON_ERROR_STOP=1", "-c", "SELECT * FROM sample.missing"]);
+    let (ok, _, stderr) = psql(
+        &gateway,
+        &[
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            "SELECT * FROM sample.missing",
+        ],
+    );
     assert!(!ok);
-    assert!(stderr.contains("relation \"missing\" does not exist"), "{stderr}");
+    assert!(
+        stderr.contains("relation \"missing\" does not exist"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
 async fn psql_copy_of_the_same_query_as_the_cli() {
     let gateway = Gateway::start();
-    let sql = "SELECT order_id, status, amount FROM sample.orders WHERE order_id <= 5 ORDER BY order_id";
+    let sql =
+        "SELECT order_id, status, amount FROM sample.orders WHERE order_id <= 5 ORDER BY order_id";
     let (ok, stdout, stderr) = psql(&gateway, &["-A", "-t", "-F", ",", "-c", sql]);
     assert!(ok, "{stderr}");
     let data_dir = gateway.data_dir.display().to_string();
-    let output = tributary_tests::cli(&["query", "--data-dir", &data_dir, "--format", "csv", sql], None);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = tributary_tests::cli(
+        &["query", "--data-dir", &data_dir, "--format", "csv", sql],
+        None,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let cli = String::from_utf8_lossy(&output.stdout);
     let cli_rows: Vec<&str> = cli.lines().skip(1).collect();
     let psql_rows: Vec<&str> = stdout.lines().collect();

@@ -30,10 +30,14 @@ impl AsyncDB for Wire {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, WireError> {
-        let messages = self.client.simple_query(sql).await.map_err(|e| match e.as_db_error() {
-            Some(db) => WireError(format!("{} {}", db.code().code(), db.message())),
-            None => WireError(e.to_string()),
-        })?;
+        let messages = self
+            .client
+            .simple_query(sql)
+            .await
+            .map_err(|e| match e.as_db_error() {
+                Some(db) => WireError(format!("{} {}", db.code().code(), db.message())),
+                None => WireError(e.to_string()),
+            })?;
         let mut rows = Vec::new();
         let mut columns = 0;
         let mut affected = None;

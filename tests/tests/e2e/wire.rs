@@ -28,14 +28,18 @@ async fn sample_counts_over_simple_protocol() {
     let rows = simple_rows(
         client
             .simple_query(
-                "SELECT (SELECT count(*) FROM sample.customers), (SELECT count(*) FROM sample.orders), (SELECT count(*) FROM sample.events)",
+                "SELECT (SELECT count(*) FROM sample.customers) AS customers, (SELECT count(*) FROM sample.orders) AS orders, (SELECT count(*) FROM sample.events) AS events",
             )
             .await
             .expect("counts"),
     );
     assert_eq!(
         rows,
-        vec![vec![Some("1000".into()), Some("120000".into()), Some("20000".into())]]
+        vec![vec![
+            Some("1000".into()),
+            Some("120000".into()),
+            Some("20000".into())
+        ]]
     );
 }
 
@@ -59,7 +63,10 @@ async fn join_and_group_by_match_a_local_computation() {
 
     // ...equals the same count computed from the two tables separately.
     let per_customer = client
-        .query("SELECT customer_id, count(*) FROM sample.orders GROUP BY customer_id", &[])
+        .query(
+            "SELECT customer_id, count(*) FROM sample.orders GROUP BY customer_id",
+            &[],
+        )
         .await
         .expect("orders per customer");
     let countries = client
@@ -86,24 +93,36 @@ async fn extended_protocol_with_parameters_and_binary_results() {
         .prepare("SELECT order_id, customer_id, status, quantity FROM sample.orders WHERE order_id BETWEEN $1 AND $2 ORDER BY order_id")
         .await
         .expect("prepare");
-    let rows = client.query(&statement, &[&10_i64, &14_i64]).await.expect("execute");
+    let rows = client
+        .query(&statement, &[&10_i64, &14_i64])
+        .await
+        .expect("execute");
     let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
     assert_eq!(ids, vec![10, 11, 12, 13, 14]);
     let quantity: i32 = rows[0].get(3);
     assert!((1..=9).contains(&quantity));
 
     // The same statement again with other parameters.
-    let rows = client.query(&statement, &[&1_i64, &1_i64]).await.expect("execute again");
+    let rows = client
+        .query(&statement, &[&1_i64, &1_i64])
+        .await
+        .expect("execute again");
     assert_eq!(rows.len(), 1);
 
     // Text parameter against a text column.
     let shipped = client
-        .query_one("SELECT count(*) FROM sample.orders WHERE status = $1", &[&"shipped"])
+        .query_one(
+            "SELECT count(*) FROM sample.orders WHERE status = $1",
+            &[&"shipped"],
+        )
         .await
         .expect("text parameter");
     let shipped: i64 = shipped.get(0);
     let all = client
-        .query_one("SELECT count(*) FILTER (WHERE status = 'shipped') FROM sample.orders", &[])
+        .query_one(
+            "SELECT count(*) FILTER (WHERE status = 'shipped') FROM sample.orders",
+            &[],
+        )
         .await
         .expect("filter");
     assert_eq!(shipped, all.get::<_, i64>(0));
@@ -121,7 +140,10 @@ async fn binary_and_text_formats_agree_on_dates_and_numerics() {
     assert_eq!(text[0][0].as_deref(), Some(date.to_string().as_str()));
     assert_eq!(date.to_string(), "2024-01-01");
     let amount_text = text[0][1].clone().unwrap_or_default();
-    assert!(amount_text.contains('.'), "numeric(12,2) as text: {amount_text}");
+    assert!(
+        amount_text.contains('.'),
+        "numeric(12,2) as text: {amount_text}"
+    );
 }
 
 #[tokio::test]
@@ -136,11 +158,17 @@ async fn nested_json_fields_can_be_filtered() {
         .await
         .expect("group by nested field");
     let by_os: Vec<(String, i64)> = by_os.iter().map(|r| (r.get(0), r.get(1))).collect();
-    assert_eq!(by_os.iter().map(|(os, _)| os.as_str()).collect::<Vec<_>>(), ["android", "ios", "web"]);
+    assert_eq!(
+        by_os.iter().map(|(os, _)| os.as_str()).collect::<Vec<_>>(),
+        ["android", "ios", "web"]
+    );
     assert_eq!(by_os.iter().map(|(_, n)| n).sum::<i64>(), 20_000);
 
     let ios: i64 = client
-        .query_one("SELECT count(*) FROM sample.events WHERE device['os'] = 'ios'", &[])
+        .query_one(
+            "SELECT count(*) FROM sample.events WHERE device['os'] = 'ios'",
+            &[],
+        )
         .await
         .expect("filter on nested field")
         .get(0);
@@ -169,7 +197,10 @@ async fn many_concurrent_sessions() {
                 .expect("connect");
             tokio::spawn(conn);
             let row = client
-                .query_one("SELECT count(*) FROM sample.orders WHERE customer_id = $1", &[&(i + 1)])
+                .query_one(
+                    "SELECT count(*) FROM sample.orders WHERE customer_id = $1",
+                    &[&(i + 1)],
+                )
                 .await
                 .expect("query");
             row.get::<_, i64>(0)
@@ -181,7 +212,10 @@ async fn many_concurrent_sessions() {
     }
     let client = gateway.client().await;
     let expected: i64 = client
-        .query_one("SELECT count(*) FROM sample.orders WHERE customer_id <= 16", &[])
+        .query_one(
+            "SELECT count(*) FROM sample.orders WHERE customer_id <= 16",
+            &[],
+        )
         .await
         .expect("query")
         .get(0);
@@ -200,7 +234,10 @@ async fn cancel_request_stops_a_running_query() {
             .await
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    token.cancel_query(tokio_postgres::NoTls).await.expect("send cancel");
+    token
+        .cancel_query(tokio_postgres::NoTls)
+        .await
+        .expect("send cancel");
     let result = tokio::time::timeout(Duration::from_secs(20), slow)
         .await
         .expect("the query ended soon after the cancel")
@@ -210,7 +247,10 @@ async fn cancel_request_stops_a_running_query() {
 
     // The server and a new session still work.
     let client = gateway.client().await;
-    let one = client.query_one("SELECT 1::bigint", &[]).await.expect("after cancel");
+    let one = client
+        .query_one("SELECT 1::bigint", &[])
+        .await
+        .expect("after cancel");
     assert_eq!(one.get::<_, i64>(0), 1);
 }
 
@@ -221,7 +261,11 @@ async fn sigterm_shuts_down_cleanly() {
     client.simple_query("SELECT 1").await.expect("query");
     drop(client);
     let status = gateway.terminate();
-    assert!(status.success(), "exit status {status:?}\n{}", gateway.log());
+    assert!(
+        status.success(),
+        "exit status {status:?}\n{}",
+        gateway.log()
+    );
     assert!(gateway.log().contains("shut down"), "{}", gateway.log());
 }
 
@@ -229,7 +273,11 @@ async fn sigterm_shuts_down_cleanly() {
 async fn version_and_startup_parameters_look_like_postgresql() {
     let gateway = Gateway::start();
     let client = gateway.client().await;
-    let version: String = client.query_one("SELECT version()", &[]).await.expect("version").get(0);
+    let version: String = client
+        .query_one("SELECT version()", &[])
+        .await
+        .expect("version")
+        .get(0);
     assert!(version.starts_with("PostgreSQL 16."), "{version}");
     assert!(version.contains("Tributary"), "{version}");
     let log = gateway.log();
