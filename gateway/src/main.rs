@@ -54,7 +54,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .build()
         .map_err(anyhow::Error::from)?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve::run(settings, args)),
+        Command::Serve(args) => {
+            // Statements run on their own runtime so that heavy queries never
+            // starve the threads that accept connections and read cancels.
+            let execution = tokio::runtime::Builder::new_multi_thread()
+                .thread_name("tributary-exec")
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)?;
+            let result = runtime.block_on(serve::run(settings, args, execution.handle().clone()));
+            execution.shutdown_background();
+            result
+        }
         Command::Query(args) => runtime.block_on(query::run(settings, args)),
         Command::Config(ConfigCommand::Check) => engine::check(&settings),
     }

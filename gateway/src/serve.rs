@@ -13,7 +13,11 @@ use crate::engine::{self, Settings};
 
 const TRUST_USER: &str = "tributary";
 
-pub async fn run(settings: Settings, args: ServeArgs) -> Result<(), Failure> {
+pub async fn run(
+    settings: Settings,
+    args: ServeArgs,
+    execution: tokio::runtime::Handle,
+) -> Result<(), Failure> {
     engine::init_logging(&settings.log_filter("info"));
     let pg_addr = match args.pg_addr {
         Some(addr) => addr,
@@ -68,6 +72,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> Result<(), Failure> {
         Arc::new(context),
         FrontEndOptions {
             trust_user: TRUST_USER.to_owned(),
+            execution_runtime: Some(execution),
             ..FrontEndOptions::default()
         },
         shutdown_signal(),

@@ -6,6 +6,8 @@
 //! nothing of sources: it is handed a `SessionContext` to run SQL on.
 
 mod cancel;
+mod execution;
+mod in_flight;
 mod server;
 mod session;
 mod sqlstate;

@@ -24,6 +24,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::cancel::Cancellation;
+use crate::execution::Executor;
+use crate::in_flight::InFlight;
 use crate::session::CancellableSession;
 use crate::sqlstate::assign_sqlstate;
 use crate::startup::TrustStartup;
@@ -33,8 +35,11 @@ use crate::startup::TrustStartup;
 pub struct FrontEndOptions {
     /// The one user admitted without a password (trust, loopback only).
     pub trust_user: String,
-    /// How long open sessions may keep running after shutdown starts.
+    /// How long running statements may go on after shutdown starts.
     pub shutdown_grace: Duration,
+    /// The runtime statements execute on, apart from the one that serves
+    /// connections. `None` runs them on the caller's runtime.
+    pub execution_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Default for FrontEndOptions {
@@ -42,6 +47,7 @@ impl Default for FrontEndOptions {
         Self {
             trust_user: "tributary".to_owned(),
             shutdown_grace: Duration::from_secs(10),
+            execution_runtime: None,
         }
     }
 }
@@ -83,31 +89,60 @@ impl PgWireServerHandlers for Handlers {
     }
 }
 
-/// Serves `context` on `listener` until `shutdown` resolves, then waits up to
-/// the grace period for open sessions before closing them.
+/// What every connection shares.
+struct Shared {
+    context: Arc<SessionContext>,
+    startup: Arc<TrustStartup>,
+    cancel: Arc<Cancellation>,
+    in_flight: InFlight,
+    executor: Executor,
+}
+
+impl Shared {
+    /// A connection's handlers: its own session over the shared engine.
+    fn handlers(&self) -> Handlers {
+        // upstream's default hook list is private; these are its three, in order.
+        let hooks: Vec<Arc<dyn QueryHook>> = vec![
+            Arc::new(CursorStatementHook),
+            Arc::new(SetShowHook),
+            Arc::new(TransactionStatementHook),
+        ];
+        // A copy of the state: catalogs, object stores and functions are
+        // shared behind Arcs; settings changed with SET stay in this session.
+        let context = Arc::new(SessionContext::new_with_state(self.context.state()));
+        let service = DfSessionService::new_with_hooks(context, hooks);
+        Handlers {
+            session: Arc::new(CancellableSession::new(
+                service,
+                self.in_flight.clone(),
+                self.executor.clone(),
+            )),
+            startup: self.startup.clone(),
+            cancel: self.cancel.clone(),
+        }
+    }
+}
+
+/// Serves `context` on `listener` until `shutdown` resolves. Then it stops
+/// accepting, closes idle sessions, and gives running statements up to the
+/// grace period before closing theirs too.
 pub async fn serve(
     listener: TcpListener,
     context: Arc<SessionContext>,
     options: FrontEndOptions,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    // upstream's default hook list is private; these are its three, in order.
-    let hooks: Vec<Arc<dyn QueryHook>> = vec![
-        Arc::new(CursorStatementHook),
-        Arc::new(SetShowHook),
-        Arc::new(TransactionStatementHook),
-    ];
     let cancellation = Cancellation {
         planning: Arc::new(ConnectionManager::new()),
         rows: Arc::new(ConnectionManager::new()),
     };
-    let handlers = Arc::new(Handlers {
-        session: Arc::new(CancellableSession::new(Arc::new(
-            DfSessionService::new_with_hooks(context, hooks),
-        ))),
+    let shared = Shared {
+        context,
         startup: Arc::new(TrustStartup::new(options.trust_user.clone(), &cancellation)),
         cancel: Arc::new(cancellation),
-    });
+        in_flight: InFlight::default(),
+        executor: Executor::new(options.execution_runtime.clone()),
+    };
 
     let mut sessions = JoinSet::new();
     tokio::pin!(shutdown);
@@ -119,8 +154,7 @@ pub async fn serve(
                     if let Err(error) = socket.set_nodelay(true) {
                         tracing::debug!(%peer, "cannot set TCP_NODELAY: {error}");
                     }
-                    let handlers = handlers.clone();
-                    sessions.spawn(run_session(socket, peer, handlers));
+                    sessions.spawn(run_session(socket, peer, Arc::new(shared.handlers())));
                 }
                 // Running out of file descriptors must not end the server.
                 Err(error) => {
@@ -134,21 +168,21 @@ pub async fn serve(
     }
     drop(listener);
 
-    let open = sessions.len();
-    if open > 0 {
-        tracing::info!(open, grace = ?options.shutdown_grace, "waiting for open sessions");
-        let drained = tokio::time::timeout(options.shutdown_grace, async {
-            while sessions.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
+    let running = shared.in_flight.running();
+    if running > 0 {
+        tracing::info!(running, grace = ?options.shutdown_grace, "waiting for running statements");
+        if tokio::time::timeout(options.shutdown_grace, shared.in_flight.wait_idle())
+            .await
+            .is_err()
+        {
             tracing::warn!(
-                open = sessions.len(),
-                "closing sessions still open after the grace period"
+                running = shared.in_flight.running(),
+                "grace period over: cancelling the statements still running"
             );
-            sessions.shutdown().await;
         }
     }
+    tracing::info!(sessions = sessions.len(), "closing sessions");
+    sessions.shutdown().await;
     Ok(())
 }
 

@@ -22,38 +22,57 @@ use datafusion_postgres::{DfSessionService, Parser};
 use futures::{FutureExt, Sink, Stream, StreamExt};
 
 use crate::cancel::{CancelSignal, cancelled, statement_cancel_signal};
+use crate::execution::Executor;
+use crate::in_flight::{InFlight, StatementGuard};
 use crate::sqlstate::query_canceled;
 
-pub struct CancellableSession {
-    inner: Arc<DfSessionService>,
+/// One client session: its own DataFusion session (so `SET` stays in it),
+/// sharing catalogs and object stores with every other.
+pub(crate) struct CancellableSession {
+    inner: DfSessionService,
+    in_flight: InFlight,
+    executor: Executor,
 }
 
 impl CancellableSession {
-    pub fn new(inner: Arc<DfSessionService>) -> Self {
-        Self { inner }
-    }
-}
-
-fn watch_rows(response: Response, signal: &CancelSignal) -> Response {
-    match response {
-        Response::Query(mut query) => {
-            let rows = std::mem::replace(&mut query.data_rows, Box::pin(futures::stream::empty()));
-            query.data_rows = Box::pin(CancellableRows {
-                rows,
-                signal: Some(signal.clone()),
-                finished: false,
-            });
-            Response::Query(query)
+    pub(crate) fn new(inner: DfSessionService, in_flight: InFlight, executor: Executor) -> Self {
+        Self {
+            inner,
+            in_flight,
+            executor,
         }
-        other => other,
+    }
+
+    fn watch_rows(
+        &self,
+        response: Response,
+        signal: &CancelSignal,
+        statement: &Arc<StatementGuard>,
+    ) -> Response {
+        match response {
+            Response::Query(mut query) => {
+                let rows =
+                    std::mem::replace(&mut query.data_rows, Box::pin(futures::stream::empty()));
+                query.data_rows = Box::pin(CancellableRows {
+                    rows: self.executor.drive(rows),
+                    signal: Some(signal.clone()),
+                    finished: false,
+                    _statement: statement.clone(),
+                });
+                Response::Query(query)
+            }
+            other => other,
+        }
     }
 }
 
-/// A row stream that ends with 57014 as soon as the client cancels.
+/// A row stream that ends with 57014 as soon as the client cancels, and
+/// counts as a running statement until it is dropped.
 struct CancellableRows {
     rows: Pin<Box<dyn Stream<Item = PgWireResult<DataRow>> + Send>>,
     signal: Option<CancelSignal>,
     finished: bool,
+    _statement: Arc<StatementGuard>,
 }
 
 impl Stream for CancellableRows {
@@ -87,14 +106,15 @@ impl SimpleQueryHandler for CancellableSession {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let statement = Arc::new(self.in_flight.enter());
         let signal = statement_cancel_signal(client).await;
         let responses = tokio::select! {
-            responses = <DfSessionService as SimpleQueryHandler>::do_query(&self.inner, client, query) => responses?,
+            responses = self.executor.enter(<DfSessionService as SimpleQueryHandler>::do_query(&self.inner, client, query)) => responses?,
             () = cancelled(signal.clone()) => return Err(query_canceled()),
         };
         Ok(responses
             .into_iter()
-            .map(|r| watch_rows(r, &signal))
+            .map(|r| self.watch_rows(r, &signal, &statement))
             .collect())
     }
 }
@@ -120,11 +140,12 @@ impl ExtendedQueryHandler for CancellableSession {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let statement = Arc::new(self.in_flight.enter());
         let signal = statement_cancel_signal(client).await;
         let response = tokio::select! {
-            response = <DfSessionService as ExtendedQueryHandler>::do_query(&self.inner, client, portal, max_rows) => response?,
+            response = self.executor.enter(<DfSessionService as ExtendedQueryHandler>::do_query(&self.inner, client, portal, max_rows)) => response?,
             () = cancelled(signal.clone()) => return Err(query_canceled()),
         };
-        Ok(watch_rows(response, &signal))
+        Ok(self.watch_rows(response, &signal, &statement))
     }
 }

@@ -255,18 +255,126 @@ async fn cancel_request_stops_a_running_query() {
 }
 
 #[tokio::test]
-async fn sigterm_shuts_down_cleanly() {
+async fn sigterm_closes_idle_sessions_at_once() {
     let mut gateway = Gateway::start();
     let client = gateway.client().await;
     client.simple_query("SELECT 1").await.expect("query");
-    drop(client);
+    let started = std::time::Instant::now();
     let status = gateway.terminate();
     assert!(
         status.success(),
         "exit status {status:?}\n{}",
         gateway.log()
     );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "idle sessions do not hold up shutdown"
+    );
     assert!(gateway.log().contains("shut down"), "{}", gateway.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_running_statement_finish() {
+    let mut gateway = Gateway::start();
+    let client = gateway.client().await;
+    // Pairs of orders whose quantities add up to 7: computed cheaply first...
+    let expected: i64 = client
+        .query_one(
+            "WITH q AS (SELECT quantity, count(*) AS n FROM sample.orders WHERE order_id <= 40000 GROUP BY quantity) \
+             SELECT CAST(sum(a.n * b.n) AS BIGINT) FROM q a JOIN q b ON a.quantity + b.quantity = 7",
+            &[],
+        )
+        .await
+        .expect("expected count")
+        .get(0);
+    // ...then the slow way (1.6 billion pairs), interrupted by SIGTERM.
+    let slow = tokio::spawn(async move {
+        client
+            .query_one(
+                "SELECT count(*) FROM (SELECT quantity FROM sample.orders WHERE order_id <= 40000) a, \
+                 (SELECT quantity FROM sample.orders WHERE order_id <= 40000) b WHERE a.quantity + b.quantity = 7",
+                &[],
+            )
+            .await
+            .map(|row| row.get::<_, i64>(0))
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let status = gateway.terminate();
+        (status, gateway.log())
+    })
+    .await
+    .expect("terminate");
+    assert!(status.0.success(), "{}", status.1);
+    let counted = slow
+        .await
+        .expect("task")
+        .expect("the running statement completed");
+    assert_eq!(counted, expected);
+}
+
+#[tokio::test]
+async fn settings_stay_in_their_session() {
+    let gateway = Gateway::start();
+    let first = gateway.client().await;
+    let second = gateway.client().await;
+    let sql = "SELECT count(*) FROM SAMPLE.CUSTOMERS";
+    first
+        .simple_query("SET datafusion.sql_parser.enable_ident_normalization = false")
+        .await
+        .expect("set");
+    // The first session no longer folds SAMPLE to sample...
+    let error = first.simple_query(sql).await.expect_err("no folding here");
+    assert_eq!(error.code().map(|c| c.code()), Some("42P01"), "{error}");
+    // ...the second still does.
+    let rows = simple_rows(second.simple_query(sql).await.expect("folding there"));
+    assert_eq!(rows, vec![vec![Some("1000".to_owned())]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_queries_do_not_block_connections_or_cancels() {
+    let gateway = Gateway::start();
+    let mut heavy = Vec::new();
+    for _ in 0..3 {
+        let client = gateway.client().await;
+        let token = client.cancel_token();
+        let task = tokio::spawn(async move {
+            client
+                .simple_query("SELECT count(*) FROM sample.orders a, sample.orders b WHERE a.amount + b.amount = 7")
+                .await
+        });
+        heavy.push((token, task));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // While three cross joins keep every core busy, a new session connects
+    // at once: connections are served apart from query execution.
+    let client = tokio::time::timeout(Duration::from_secs(5), gateway.client())
+        .await
+        .expect("connected while the server is busy");
+    // The cancels get through, and each heavy query ends with 57014.
+    for (token, task) in heavy {
+        token
+            .cancel_query(tokio_postgres::NoTls)
+            .await
+            .expect("cancel");
+        let result = tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("cancelled in time")
+            .expect("task");
+        let error = result.expect_err("cancelled");
+        assert_eq!(error.code().map(|c| c.code()), Some("57014"), "{error}");
+    }
+    let rows = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.query(
+            "SELECT customer_id FROM sample.customers WHERE customer_id = 7",
+            &[],
+        ),
+    )
+    .await
+    .expect("answered once the heavy queries are gone")
+    .expect("query");
+    assert_eq!(rows[0].get::<_, i64>(0), 7);
 }
 
 #[tokio::test]
