@@ -8,6 +8,7 @@
 mod cancel;
 mod execution;
 mod in_flight;
+mod read_only;
 mod server;
 mod session;
 mod sqlstate;

@@ -26,6 +26,7 @@ use tokio::task::JoinSet;
 use crate::cancel::Cancellation;
 use crate::execution::Executor;
 use crate::in_flight::InFlight;
+use crate::read_only::ReadOnlyHook;
 use crate::session::CancellableSession;
 use crate::sqlstate::assign_sqlstate;
 use crate::startup::TrustStartup;
@@ -101,8 +102,10 @@ struct Shared {
 impl Shared {
     /// A connection's handlers: its own session over the shared engine.
     fn handlers(&self) -> Handlers {
-        // upstream's default hook list is private; these are its three, in order.
+        // upstream's default hook list is private; these are its three, in
+        // order, after ours.
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
+            Arc::new(ReadOnlyHook),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),

@@ -259,7 +259,8 @@ fn parser_message(error: &datafusion::sql::sqlparser::parser::ParserError) -> St
 }
 
 fn parquet_message(error: &ParquetError) -> String {
-    format!("cannot read Parquet data: {error}")
+    // ParquetError's own text starts with "Parquet error: ".
+    error.to_string()
 }
 
 /// The error a cancelled statement ends with.

@@ -15,8 +15,10 @@ use super::store::SourceLocation;
 #[derive(Debug, Clone)]
 pub(crate) struct TableEntry {
     pub name: String,
-    /// What `ListingTableUrl::parse` gets: a file, a folder ending in `/`, or a glob.
+    /// A file, or a folder ending in `/`.
     pub url: String,
+    /// Which files below `url` belong to the table (`*.parquet`).
+    pub glob: Option<String>,
     pub format: FileFormatKind,
     /// Only files with this ending are read (so `_SUCCESS` and friends are not).
     pub extension: String,
@@ -118,6 +120,7 @@ fn file_table(
     Some(TableEntry {
         name: table_name(file_name, &extension),
         url: location.url_of(path, false),
+        glob: None,
         format,
         extension,
     })
@@ -148,6 +151,7 @@ async fn folder_table(
             return Ok(Some(TableEntry {
                 name: folder_name.to_lowercase(),
                 url: location.url_of(folder, true),
+                glob: None,
                 format,
                 extension,
             }));
@@ -175,7 +179,8 @@ fn glob_table(spec: &FilesSpec, location: &SourceLocation, glob: &str) -> Result
         .unwrap_or_else(|| spec.name.clone());
     Ok(TableEntry {
         name,
-        url: format!("{}{glob}", location.url_of(&location.prefix, true)),
+        url: location.url_of(&location.prefix, true),
+        glob: Some(glob.to_owned()),
         format,
         extension,
     })

@@ -60,7 +60,7 @@ impl FilesSchema {
         let entries = match discover(spec, &location).await {
             Ok(entries) => entries,
             Err(error) => {
-                tracing::warn!(source = %spec.name, "cannot list the source: {error}");
+                tracing::warn!(source = %spec.name, "cannot list the source: {}", one_line(&error));
                 schema.failure = Some(Arc::new(error));
                 return schema;
             }
@@ -86,7 +86,7 @@ impl FilesSchema {
             let slot = match opened {
                 Ok(table) => TableSlot::Ready(table),
                 Err(error) => {
-                    tracing::warn!(source = %spec.name, table = %name, "table unavailable: {error}");
+                    tracing::warn!(source = %spec.name, table = %name, "table unavailable: {}", one_line(&error));
                     TableSlot::Failed(Arc::new(error))
                 }
             };
@@ -115,7 +115,7 @@ async fn open_table(
     entry: &TableEntry,
     state: &SessionState,
 ) -> Result<Arc<dyn TableProvider>> {
-    let url = ListingTableUrl::parse(&entry.url)?;
+    let url = table_url(entry)?;
     let format = entry.format.file_format(&spec.csv, spec.json_infer_records);
     let options = ListingOptions::new(format).with_file_extension(entry.extension.clone());
     // Hive-style `key=value/` folders become string columns; filters on them
@@ -132,6 +132,17 @@ async fn open_table(
         .with_listing_options(options)
         .with_schema(file_schema);
     Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+fn table_url(entry: &TableEntry) -> Result<ListingTableUrl> {
+    let url = url::Url::parse(&entry.url).map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let glob = entry
+        .glob
+        .as_deref()
+        .map(glob::Pattern::new)
+        .transpose()
+        .map_err(|e| DataFusionError::Plan(format!("invalid glob in {}: {e}", entry.url)))?;
+    ListingTableUrl::try_new(url, glob)
 }
 
 /// Infers a table's schema; when that fails, finds the file to blame so that
@@ -166,6 +177,12 @@ async fn infer_schema_naming_file(
     Err(error.context(format!("files under {url}")))
 }
 
+/// DataFusion renders context as `outer\ncaused by\ninner`: one log line
+/// per event reads better.
+fn one_line(error: &DataFusionError) -> String {
+    error.to_string().replace("\ncaused by\n", ": ")
+}
+
 /// A reader that panics on a file (seen with truncated Parquet footers) has
 /// met a file it cannot read: report that, naming the file, as an error.
 fn reader_crashed(url: &str, format: FileFormatKind, panic: &str) -> DataFusionError {
@@ -181,10 +198,9 @@ fn reader_crashed(url: &str, format: FileFormatKind, panic: &str) -> DataFusionE
     }
 }
 
+/// `file:///`, `s3://bucket/`: what object paths are relative to.
 fn root_of(url: &ListingTableUrl) -> String {
-    let object_store = url.object_store();
-    let root: &str = object_store.as_ref();
-    format!("{}/", root.trim_end_matches('/'))
+    url.object_store().as_str().to_owned()
 }
 
 #[async_trait]

@@ -317,3 +317,37 @@ fn nested_columns_in_csv_are_written_as_text() {
     let row = text.lines().nth(1).expect("a row");
     assert!(row.starts_with("1,") && row.contains("os"), "{row}");
 }
+
+#[test]
+fn a_terminal_gets_a_spinner_for_slow_queries() {
+    // `script` gives the CLI a terminal, as a person at a shell would.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("`script` (util-linux) is needed for this test");
+    }
+    let data = tempfile::tempdir().expect("temp");
+    let command = format!(
+        "{} query --data-dir {} \"SELECT count(*) AS pairs FROM (SELECT quantity FROM sample.orders WHERE order_id <= 40000) a, \
+         (SELECT quantity FROM sample.orders WHERE order_id <= 40000) b WHERE a.quantity + b.quantity = 7\"",
+        tributary_tests::tributary_binary().display(),
+        data.path().display()
+    );
+    let output = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .output()
+        .expect("script");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{screen}");
+    assert!(
+        screen.contains("00:00:0") && screen.contains("rows"),
+        "spinner with elapsed time and rows: {screen}"
+    );
+    // On a terminal the result is an aligned table.
+    assert!(
+        screen.contains("pairs") && screen.contains("(1 row)"),
+        "{screen}"
+    );
+}

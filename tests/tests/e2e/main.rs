@@ -3,6 +3,7 @@
 
 mod cli;
 mod errors;
+mod local_files;
 mod object_store;
 mod psql;
 mod slt;
