@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
 use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
@@ -63,23 +64,12 @@ pub async fn build_session(
         .catalog(DEFAULT_CATALOG)
         .ok_or_else(|| DataFusionError::Internal("the default catalog was not created".into()))?;
 
+    // Sources open concurrently: one slow object store does not hold up the rest.
+    let state = context.state();
+    let opened =
+        futures::future::join_all(sources.iter().map(|source| open_source(source, &state))).await;
     let mut statuses = Vec::with_capacity(sources.len());
-    for source in sources {
-        let (schema, status): (Arc<dyn SchemaProvider>, SourceStatus) = match source {
-            SourceSpec::Files(spec) => {
-                let schema = FilesSchema::load(spec, &context.state()).await;
-                let status = files_status(spec, &schema);
-                (Arc::new(schema), status)
-            }
-            SourceSpec::Unavailable { name, reason } => {
-                let status = SourceStatus {
-                    name: name.clone(),
-                    tables: Vec::new(),
-                    problems: vec![reason.clone()],
-                };
-                (Arc::new(UnavailableSchema::new(name, reason)), status)
-            }
-        };
+    for (source, (schema, status)) in sources.iter().zip(opened) {
         default_catalog.register_schema(source.name(), schema.clone())?;
         let catalog = MemoryCatalogProvider::new();
         catalog.register_schema(SOURCE_DEFAULT_SCHEMA, schema)?;
@@ -92,17 +82,31 @@ pub async fn build_session(
     Ok((context, statuses))
 }
 
+async fn open_source(
+    source: &SourceSpec,
+    state: &SessionState,
+) -> (Arc<dyn SchemaProvider>, SourceStatus) {
+    match source {
+        SourceSpec::Files(spec) => {
+            let schema = FilesSchema::load(spec, state).await;
+            let status = files_status(spec, &schema);
+            (Arc::new(schema), status)
+        }
+        SourceSpec::Unavailable { name, reason } => {
+            let status = SourceStatus {
+                name: name.clone(),
+                tables: Vec::new(),
+                problems: vec![reason.clone()],
+            };
+            (Arc::new(UnavailableSchema::new(name, reason)), status)
+        }
+    }
+}
+
 fn files_status(spec: &FilesSpec, schema: &FilesSchema) -> SourceStatus {
-    let mut problems = Vec::new();
-    if let Some(failure) = schema.failure() {
-        problems.push(failure.to_string());
-    }
-    for (table, error) in schema.failed_tables() {
-        problems.push(format!("table {table}: {error}"));
-    }
     SourceStatus {
         name: spec.name.clone(),
         tables: schema.table_names(),
-        problems,
+        problems: schema.problems(),
     }
 }

@@ -7,6 +7,7 @@
 //! CancelRequest fires both.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion_postgres::pgwire::api::cancel::CancelHandler;
@@ -22,9 +23,21 @@ pub(crate) struct RowsCancelHandle(pub Arc<ConnectionHandle>);
 /// Unregisters the session's row handle when the session ends.
 pub(crate) struct RowsCancelGuard(#[allow(dead_code)] pub ConnectionGuard);
 
-/// Resolves to `true` when the client cancelled the current statement,
-/// `false` when the statement was superseded by the next one.
-pub(crate) type CancelSignal = Shared<BoxFuture<'static, bool>>;
+/// Why a statement is stopped before it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// A CancelRequest from the client.
+    UserRequest,
+    /// The session's `statement_timeout` ran out.
+    Timeout,
+}
+
+/// Resolves to `Some(stop)` when the current statement must stop, `None`
+/// when it was superseded by the next one (and so needs no stopping).
+pub(crate) type CancelSignal = Shared<BoxFuture<'static, Option<Stop>>>;
+
+/// Where datafusion-postgres's `SET statement_timeout` keeps the value.
+const STATEMENT_TIMEOUT_KEY: &str = "statement_timeout_ms";
 
 /// The two registries a CancelRequest is looked up in.
 pub(crate) struct Cancellation {
@@ -47,20 +60,44 @@ impl CancelHandler for Cancellation {
     }
 }
 
-/// Starts watching for a cancel of the statement about to run.
+/// Starts watching for a cancel, or the end of `statement_timeout`, of the
+/// statement about to run. Upstream applies the timeout to planning only; a
+/// statement's work happens while its rows stream, so it is enforced here.
 pub(crate) async fn statement_cancel_signal<C: ClientInfo>(client: &C) -> CancelSignal {
-    match client.session_extensions().get::<RowsCancelHandle>() {
-        Some(handle) => {
-            let receiver = handle.0.start_query().await;
-            receiver.map(|fired| fired.is_ok()).boxed().shared()
+    let timeout = client
+        .metadata()
+        .get(STATEMENT_TIMEOUT_KEY)
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis);
+    let cancel: BoxFuture<'static, Option<Stop>> =
+        match client.session_extensions().get::<RowsCancelHandle>() {
+            Some(handle) => {
+                let receiver = handle.0.start_query().await;
+                receiver
+                    .map(|fired| fired.ok().map(|()| Stop::UserRequest))
+                    .boxed()
+            }
+            None => futures::future::pending().boxed(),
+        };
+    match timeout {
+        None => cancel.shared(),
+        Some(timeout) => {
+            let expiry = tokio::time::sleep(timeout)
+                .map(|()| Some(Stop::Timeout))
+                .boxed();
+            futures::future::select(cancel, expiry)
+                .map(|either| either.factor_first().0)
+                .boxed()
+                .shared()
         }
-        None => futures::future::pending::<bool>().boxed().shared(),
     }
 }
 
-/// Resolves only if the statement is cancelled.
-pub(crate) async fn cancelled(signal: CancelSignal) {
-    if !signal.await {
-        futures::future::pending::<()>().await;
+/// Resolves only if the statement must stop, with the reason.
+pub(crate) async fn stopped(signal: CancelSignal) -> Stop {
+    match signal.await {
+        Some(stop) => stop,
+        None => futures::future::pending().await,
     }
 }

@@ -27,7 +27,7 @@ use crate::cancel::Cancellation;
 use crate::execution::Executor;
 use crate::in_flight::InFlight;
 use crate::read_only::ReadOnlyHook;
-use crate::session::CancellableSession;
+use crate::session::ClientSession;
 use crate::sqlstate::assign_sqlstate;
 use crate::startup::TrustStartup;
 
@@ -54,7 +54,7 @@ impl Default for FrontEndOptions {
 }
 
 struct Handlers {
-    session: Arc<CancellableSession>,
+    session: Arc<ClientSession>,
     startup: Arc<TrustStartup>,
     cancel: Arc<Cancellation>,
 }
@@ -115,7 +115,7 @@ impl Shared {
         let context = Arc::new(SessionContext::new_with_state(self.context.state()));
         let service = DfSessionService::new_with_hooks(context, hooks);
         Handlers {
-            session: Arc::new(CancellableSession::new(
+            session: Arc::new(ClientSession::new(
                 service,
                 self.in_flight.clone(),
                 self.executor.clone(),

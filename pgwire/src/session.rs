@@ -1,8 +1,11 @@
-//! Query handlers: DataFusion's pg front end, made cancellable.
+//! A client session's query handlers: DataFusion's pg front end, with what
+//! a PostgreSQL client expects of a running statement around it.
 //!
-//! `DfSessionService` plans and encodes; around it we add what a PostgreSQL
-//! client expects of a running statement: a CancelRequest stops it, both while
-//! it plans and while its rows stream out (see `cancel`).
+//! `DfSessionService` plans and encodes. Around it: a CancelRequest or the
+//! end of `statement_timeout` stops the statement, both while it plans and
+//! while its rows stream out (see `cancel`); the rows are produced on the
+//! execution runtime (see `execution`); running statements are counted for
+//! a graceful shutdown (see `in_flight`).
 
 use std::fmt::Debug;
 use std::pin::Pin;
@@ -21,20 +24,20 @@ use datafusion_postgres::pgwire::messages::data::DataRow;
 use datafusion_postgres::{DfSessionService, Parser};
 use futures::{FutureExt, Sink, Stream, StreamExt};
 
-use crate::cancel::{CancelSignal, cancelled, statement_cancel_signal};
+use crate::cancel::{CancelSignal, statement_cancel_signal, stopped};
 use crate::execution::Executor;
 use crate::in_flight::{InFlight, StatementGuard};
 use crate::sqlstate::query_canceled;
 
 /// One client session: its own DataFusion session (so `SET` stays in it),
 /// sharing catalogs and object stores with every other.
-pub(crate) struct CancellableSession {
+pub(crate) struct ClientSession {
     inner: DfSessionService,
     in_flight: InFlight,
     executor: Executor,
 }
 
-impl CancellableSession {
+impl ClientSession {
     pub(crate) fn new(inner: DfSessionService, in_flight: InFlight, executor: Executor) -> Self {
         Self {
             inner,
@@ -85,11 +88,11 @@ impl Stream for CancellableRows {
         }
         if let Some(signal) = this.signal.as_mut() {
             match signal.poll_unpin(cx) {
-                Poll::Ready(true) => {
+                Poll::Ready(Some(stop)) => {
                     this.finished = true;
-                    return Poll::Ready(Some(Err(query_canceled())));
+                    return Poll::Ready(Some(Err(query_canceled(stop))));
                 }
-                Poll::Ready(false) => this.signal = None,
+                Poll::Ready(None) => this.signal = None,
                 Poll::Pending => {}
             }
         }
@@ -98,7 +101,7 @@ impl Stream for CancellableRows {
 }
 
 #[async_trait]
-impl SimpleQueryHandler for CancellableSession {
+impl SimpleQueryHandler for ClientSession {
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -110,7 +113,7 @@ impl SimpleQueryHandler for CancellableSession {
         let signal = statement_cancel_signal(client).await;
         let responses = tokio::select! {
             responses = self.executor.enter(<DfSessionService as SimpleQueryHandler>::do_query(&self.inner, client, query)) => responses?,
-            () = cancelled(signal.clone()) => return Err(query_canceled()),
+            stop = stopped(signal.clone()) => return Err(query_canceled(stop)),
         };
         Ok(responses
             .into_iter()
@@ -120,7 +123,7 @@ impl SimpleQueryHandler for CancellableSession {
 }
 
 #[async_trait]
-impl ExtendedQueryHandler for CancellableSession {
+impl ExtendedQueryHandler for ClientSession {
     type Statement = <DfSessionService as ExtendedQueryHandler>::Statement;
     type QueryParser = Parser;
 
@@ -144,7 +147,7 @@ impl ExtendedQueryHandler for CancellableSession {
         let signal = statement_cancel_signal(client).await;
         let response = tokio::select! {
             response = self.executor.enter(<DfSessionService as ExtendedQueryHandler>::do_query(&self.inner, client, portal, max_rows)) => response?,
-            () = cancelled(signal.clone()) => return Err(query_canceled()),
+            stop = stopped(signal.clone()) => return Err(query_canceled(stop)),
         };
         Ok(self.watch_rows(response, &signal, &statement))
     }

@@ -13,6 +13,8 @@ use datafusion::common::{DataFusionError, SchemaError};
 use datafusion::parquet::errors::ParquetError;
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError};
 
+use crate::cancel::Stop;
+
 /// SQLSTATE codes Tributary sends, named as in PostgreSQL's errcodes appendix.
 pub mod codes {
     pub const SYNTAX_ERROR: &str = "42601";
@@ -263,12 +265,16 @@ fn parquet_message(error: &ParquetError) -> String {
     error.to_string()
 }
 
-/// The error a cancelled statement ends with.
-pub fn query_canceled() -> PgWireError {
+/// The error a cancelled statement ends with, worded as PostgreSQL does.
+pub(crate) fn query_canceled(stop: Stop) -> PgWireError {
+    let message = match stop {
+        Stop::UserRequest => "canceling statement due to user request",
+        Stop::Timeout => "canceling statement due to statement timeout",
+    };
     PgWireError::UserError(Box::new(ErrorInfo::new(
         "ERROR".to_owned(),
         codes::QUERY_CANCELED.to_owned(),
-        "canceling statement due to user request".to_owned(),
+        message.to_owned(),
     )))
 }
 

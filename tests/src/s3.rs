@@ -41,8 +41,13 @@ impl hyper::service::Service<hyper::Request<Incoming>> for RecordingService {
 }
 
 impl S3Server {
-    /// Serves `root` with the test credentials.
+    /// Serves `root` with the test credentials on a free port.
     pub async fn start(root: &Path) -> Self {
+        Self::start_on(root, "127.0.0.1:0").await
+    }
+
+    /// Serves `root` on `addr` (for a test that brings a server back).
+    pub async fn start_on(root: &Path, addr: &str) -> Self {
         let fs = s3s_fs::FileSystem::new(root).expect("s3s-fs root");
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
@@ -51,7 +56,7 @@ impl S3Server {
             inner: builder.build(),
             requests: requests.clone(),
         };
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = TcpListener::bind(addr).await.expect("bind");
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());

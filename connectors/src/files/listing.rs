@@ -104,19 +104,25 @@ fn table_name(file_name: &str, extension: &str) -> String {
     stem.to_lowercase()
 }
 
+/// The format a file is read in (the source's, else its extension's) and
+/// the ending that selects such files; `None` for a file of unknown type.
+fn read_as(spec: &FilesSpec, file_name: &str) -> Option<(FileFormatKind, String)> {
+    let extension = FileFormatKind::from_file_name(file_name);
+    match (spec.format, extension) {
+        (Some(format), Some((_, ending))) => Some((format, ending.to_owned())),
+        (Some(format), None) => Some((format, String::new())),
+        (None, Some((format, ending))) => Some((format, ending.to_owned())),
+        (None, None) => None,
+    }
+}
+
 fn file_table(
     spec: &FilesSpec,
     location: &SourceLocation,
     path: &Path,
     file_name: &str,
 ) -> Option<TableEntry> {
-    let detected = FileFormatKind::from_file_name(file_name);
-    let (format, extension) = match (spec.format, detected) {
-        (Some(format), Some((_, extension))) => (format, extension.to_owned()),
-        (Some(format), None) => (format, String::new()),
-        (None, Some((format, extension))) => (format, extension.to_owned()),
-        (None, None) => return None,
-    };
+    let (format, extension) = read_as(spec, file_name)?;
     Some(TableEntry {
         name: table_name(file_name, &extension),
         url: location.url_of(path, false),
@@ -140,14 +146,7 @@ async fn folder_table(
         if is_hidden(file_name) {
             continue;
         }
-        let detected = FileFormatKind::from_file_name(file_name);
-        let chosen = match (spec.format, detected) {
-            (Some(format), Some((_, extension))) => Some((format, extension.to_owned())),
-            (Some(format), None) => Some((format, String::new())),
-            (None, Some((format, extension))) => Some((format, extension.to_owned())),
-            (None, None) => None,
-        };
-        if let Some((format, extension)) = chosen {
+        if let Some((format, extension)) = read_as(spec, file_name) {
             return Ok(Some(TableEntry {
                 name: folder_name.to_lowercase(),
                 url: location.url_of(folder, true),

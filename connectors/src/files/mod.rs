@@ -3,6 +3,7 @@
 
 mod format;
 mod listing;
+mod open;
 mod schema;
 mod store;
 

@@ -1,206 +1,94 @@
-//! A files source as a DataFusion schema: its tables, resolved once at start.
+//! A files source as a DataFusion schema. Its tables are resolved when the
+//! gateway starts; a source that could not be opened then (an object store
+//! that was down, a corrupt file since replaced) is tried again when a query
+//! names it, at most every few seconds.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::{DataFusionError, Result};
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
 use datafusion::execution::SessionState;
-use futures::TryStreamExt;
-
-use datafusion::parquet::errors::ParquetError;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::SessionStateBuilder;
 
 use super::FilesSpec;
-use super::format::FileFormatKind;
-use super::listing::{TableEntry, discover};
-use super::store;
+use super::open::{Contents, TableSlot, one_line, open_source};
+
+/// How long a failed source waits before a query may try it again.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// The tables of one files source. A table that cannot be opened (corrupt
 /// file, wrong credentials) stays known and fails each query that names it
 /// with the reason, instead of taking the gateway or its other tables down.
 #[derive(Debug)]
 pub struct FilesSchema {
-    source_name: String,
-    tables: BTreeMap<String, TableSlot>,
-    /// Set when the source as a whole could not be listed.
-    failure: Option<Arc<DataFusionError>>,
-}
-
-#[derive(Debug)]
-enum TableSlot {
-    Ready(Arc<dyn TableProvider>),
-    Failed(Arc<DataFusionError>),
+    spec: FilesSpec,
+    /// For reopening: the object stores live here (not the whole session
+    /// state, which holds the catalogs that hold this schema).
+    runtime: Arc<RuntimeEnv>,
+    contents: RwLock<Arc<Contents>>,
+    reopening: tokio::sync::Mutex<()>,
 }
 
 impl FilesSchema {
-    /// Lists the source and infers each table's schema. Never fails: what
-    /// went wrong is kept and reported when the source is queried.
     pub async fn load(spec: &FilesSpec, state: &SessionState) -> Self {
-        let mut schema = Self {
-            source_name: spec.name.clone(),
-            tables: BTreeMap::new(),
-            failure: None,
-        };
-        let location = match store::open(spec) {
-            Ok(location) => location,
-            Err(error) => {
-                schema.failure = Some(Arc::new(DataFusionError::External(Box::new(error))));
-                return schema;
+        let contents = open_source(spec, state).await;
+        Self {
+            spec: spec.clone(),
+            runtime: state.runtime_env().clone(),
+            contents: RwLock::new(Arc::new(contents)),
+            reopening: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn contents(&self) -> Arc<Contents> {
+        match self.contents.read() {
+            Ok(contents) => contents.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// What is wrong with the source or its tables, one line each.
+    pub fn problems(&self) -> Vec<String> {
+        let contents = self.contents();
+        let mut problems: Vec<String> = contents.failure.iter().map(|e| one_line(e)).collect();
+        for (name, slot) in &contents.tables {
+            if let TableSlot::Failed(error) = slot {
+                problems.push(format!("table {name}: {}", one_line(error)));
             }
+        }
+        problems
+    }
+
+    /// The current contents, reopened first if they are incomplete and the
+    /// last attempt is old enough.
+    async fn current(&self) -> Arc<Contents> {
+        let due = |contents: &Contents| {
+            !contents.is_complete() && contents.opened_at.elapsed() >= RETRY_AFTER
         };
-        state
-            .runtime_env()
-            .register_object_store(&location.root, location.store.clone());
-
-        let entries = match discover(spec, &location).await {
-            Ok(entries) => entries,
-            Err(error) => {
-                tracing::warn!(source = %spec.name, "cannot list the source: {}", one_line(&error));
-                schema.failure = Some(Arc::new(error));
-                return schema;
-            }
-        };
-        // Each table is opened in its own task: concurrently (an object
-        // store answers slowly but in parallel), and so that a reader that
-        // panics on a corrupt file fails that table, not the gateway.
-        let state = Arc::new(state.clone());
-        let opening: Vec<_> = entries
-            .into_iter()
-            .map(|entry| {
-                let label = (entry.name.clone(), entry.url.clone(), entry.format);
-                let (spec, state) = (spec.clone(), state.clone());
-                let task = tokio::spawn(async move { open_table(&spec, &entry, &state).await });
-                (label, task)
-            })
-            .collect();
-        for ((name, url, format), task) in opening {
-            let opened = match task.await {
-                Ok(result) => result,
-                Err(join_error) => Err(reader_crashed(&url, format, &join_error.to_string())),
-            };
-            let slot = match opened {
-                Ok(table) => TableSlot::Ready(table),
-                Err(error) => {
-                    tracing::warn!(source = %spec.name, table = %name, "table unavailable: {}", one_line(&error));
-                    TableSlot::Failed(Arc::new(error))
-                }
-            };
-            schema.tables.insert(name, slot);
+        let contents = self.contents();
+        if !due(&contents) {
+            return contents;
         }
-        tracing::info!(source = %spec.name, tables = schema.tables.len(), "files source ready");
-        schema
-    }
-
-    /// Why the source could not be listed, if it could not.
-    pub fn failure(&self) -> Option<&DataFusionError> {
-        self.failure.as_deref()
-    }
-
-    /// Tables that could not be opened, with the reason.
-    pub fn failed_tables(&self) -> impl Iterator<Item = (&str, &DataFusionError)> {
-        self.tables.iter().filter_map(|(name, slot)| match slot {
-            TableSlot::Failed(error) => Some((name.as_str(), error.as_ref())),
-            TableSlot::Ready(_) => None,
-        })
-    }
-}
-
-async fn open_table(
-    spec: &FilesSpec,
-    entry: &TableEntry,
-    state: &SessionState,
-) -> Result<Arc<dyn TableProvider>> {
-    let url = table_url(entry)?;
-    let format = entry.format.file_format(&spec.csv, spec.json_infer_records);
-    let options = ListingOptions::new(format).with_file_extension(entry.extension.clone());
-    // Hive-style `key=value/` folders become string columns; filters on them
-    // prune whole folders before any file is opened.
-    let partitions = options.infer_partitions(state, &url).await?;
-    let options = options.with_table_partition_cols(
-        partitions
-            .into_iter()
-            .map(|name| (name, DataType::Utf8))
-            .collect(),
-    );
-    let file_schema = infer_schema_naming_file(&options, state, &url).await?;
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(file_schema);
-    Ok(Arc::new(ListingTable::try_new(config)?))
-}
-
-fn table_url(entry: &TableEntry) -> Result<ListingTableUrl> {
-    let url = url::Url::parse(&entry.url).map_err(|e| DataFusionError::External(Box::new(e)))?;
-    let glob = entry
-        .glob
-        .as_deref()
-        .map(glob::Pattern::new)
-        .transpose()
-        .map_err(|e| DataFusionError::Plan(format!("invalid glob in {}: {e}", entry.url)))?;
-    ListingTableUrl::try_new(url, glob)
-}
-
-/// Infers a table's schema; when that fails, finds the file to blame so that
-/// the error names it rather than only the folder.
-async fn infer_schema_naming_file(
-    options: &ListingOptions,
-    state: &SessionState,
-    url: &ListingTableUrl,
-) -> Result<SchemaRef> {
-    let error = match options.infer_schema(state, url).await {
-        Ok(schema) => return Ok(schema),
-        Err(error) => error,
-    };
-    let store = state.runtime_env().object_store(url)?;
-    let files: Vec<_> = url
-        .list_all_files(state, store.as_ref(), &options.file_extension)
-        .await?
-        .try_collect()
-        .await?;
-    if files.len() <= 1 {
-        return Err(error.context(format!("file {url}")));
-    }
-    for file in files {
-        let result = options
-            .format
-            .infer_schema(state, &store, std::slice::from_ref(&file))
-            .await;
-        if let Err(file_error) = result {
-            return Err(file_error.context(format!("file {}{}", root_of(url), file.location)));
+        // One query reopens; others arriving meanwhile wait for its result.
+        let _reopening = self.reopening.lock().await;
+        let contents = self.contents();
+        if !due(&contents) {
+            return contents;
         }
-    }
-    Err(error.context(format!("files under {url}")))
-}
-
-/// DataFusion renders context as `outer\ncaused by\ninner`: one log line
-/// per event reads better.
-fn one_line(error: &DataFusionError) -> String {
-    error.to_string().replace("\ncaused by\n", ": ")
-}
-
-/// A reader that panics on a file (seen with truncated Parquet footers) has
-/// met a file it cannot read: report that, naming the file, as an error.
-fn reader_crashed(url: &str, format: FileFormatKind, panic: &str) -> DataFusionError {
-    let message = format!(
-        "file {url}: cannot read it as {}: the reader failed ({panic}); the file is probably corrupt",
-        format.name()
-    );
-    match format {
-        FileFormatKind::Parquet => {
-            DataFusionError::ParquetError(Box::new(ParquetError::General(message)))
+        tracing::info!(source = %self.spec.name, "trying the source again");
+        let state = SessionStateBuilder::new()
+            .with_runtime_env(self.runtime.clone())
+            .build();
+        let reopened = Arc::new(open_source(&self.spec, &state).await);
+        match self.contents.write() {
+            Ok(mut slot) => *slot = reopened.clone(),
+            Err(poisoned) => *poisoned.into_inner() = reopened.clone(),
         }
-        FileFormatKind::Csv | FileFormatKind::Ndjson => DataFusionError::Execution(message),
+        reopened
     }
-}
-
-/// `file:///`, `s3://bucket/`: what object paths are relative to.
-fn root_of(url: &ListingTableUrl) -> String {
-    url.object_store().as_str().to_owned()
 }
 
 #[async_trait]
@@ -208,7 +96,8 @@ impl SchemaProvider for FilesSchema {
     fn table_names(&self) -> Vec<String> {
         // Only tables that can be queried: catalog browsing (\dt, BI tools)
         // opens each listed table and must not fail on a broken one.
-        self.tables
+        self.contents()
+            .tables
             .iter()
             .filter(|(_, slot)| matches!(slot, TableSlot::Ready(_)))
             .map(|(name, _)| name.clone())
@@ -216,20 +105,22 @@ impl SchemaProvider for FilesSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        if let Some(failure) = &self.failure {
+        let contents = self.current().await;
+        if let Some(failure) = &contents.failure {
             return Err(DataFusionError::Shared(failure.clone())
-                .context(format!("source \"{}\" is unavailable", self.source_name)));
+                .context(format!("source \"{}\" is unavailable", self.spec.name)));
         }
-        match self.tables.get(name) {
+        match contents.tables.get(name) {
             Some(TableSlot::Ready(table)) => Ok(Some(table.clone())),
             Some(TableSlot::Failed(error)) => Err(DataFusionError::Shared(error.clone()).context(
-                format!("table \"{}.{name}\" is unavailable", self.source_name),
+                format!("table \"{}.{name}\" is unavailable", self.spec.name),
             )),
             None => Ok(None),
         }
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.failure.is_some() || self.tables.contains_key(name)
+        let contents = self.contents();
+        contents.failure.is_some() || contents.tables.contains_key(name)
     }
 }

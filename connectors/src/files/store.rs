@@ -1,6 +1,7 @@
 //! Opening the object store behind a files source's URL.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
@@ -8,7 +9,7 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ClientConfigKey, ObjectStore};
+use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, RetryConfig};
 use url::Url;
 
 use super::FilesSpec;
@@ -77,7 +78,9 @@ pub(crate) fn open(spec: &FilesSpec) -> Result<SourceLocation, ConnectorError> {
         "s3" | "s3a" => {
             // from_env: without options, the usual AWS_* variables and
             // instance credentials apply, as with every other S3 client.
-            let mut builder = AmazonS3Builder::from_env().with_url(url.as_str());
+            let mut builder = AmazonS3Builder::from_env()
+                .with_url(url.as_str())
+                .with_retry(retry_config());
             for (key, value) in &spec.options {
                 let key_parsed: AmazonS3ConfigKey = key.parse().map_err(|_| unknown(key))?;
                 builder = builder.with_config(key_parsed, value);
@@ -85,7 +88,9 @@ pub(crate) fn open(spec: &FilesSpec) -> Result<SourceLocation, ConnectorError> {
             Arc::new(builder.build().map_err(store_error)?)
         }
         "gs" => {
-            let mut builder = GoogleCloudStorageBuilder::from_env().with_url(url.as_str());
+            let mut builder = GoogleCloudStorageBuilder::from_env()
+                .with_url(url.as_str())
+                .with_retry(retry_config());
             for (key, value) in &spec.options {
                 let key_parsed: GoogleConfigKey = key.parse().map_err(|_| unknown(key))?;
                 builder = builder.with_config(key_parsed, value);
@@ -93,7 +98,9 @@ pub(crate) fn open(spec: &FilesSpec) -> Result<SourceLocation, ConnectorError> {
             Arc::new(builder.build().map_err(store_error)?)
         }
         "az" | "abfs" | "abfss" | "adl" | "azure" => {
-            let mut builder = MicrosoftAzureBuilder::from_env().with_url(url.as_str());
+            let mut builder = MicrosoftAzureBuilder::from_env()
+                .with_url(url.as_str())
+                .with_retry(retry_config());
             for (key, value) in &spec.options {
                 let key_parsed: AzureConfigKey = key.parse().map_err(|_| unknown(key))?;
                 builder = builder.with_config(key_parsed, value);
@@ -102,7 +109,7 @@ pub(crate) fn open(spec: &FilesSpec) -> Result<SourceLocation, ConnectorError> {
         }
         "http" | "https" => {
             let root = &url[..url::Position::BeforePath];
-            let mut builder = HttpBuilder::new().with_url(root);
+            let mut builder = HttpBuilder::new().with_url(root).with_retry(retry_config());
             for (key, value) in &spec.options {
                 let key_parsed: ClientConfigKey = key.parse().map_err(|_| unknown(key))?;
                 builder = builder.with_config(key_parsed, value);
@@ -135,6 +142,17 @@ pub(crate) fn open(spec: &FilesSpec) -> Result<SourceLocation, ConnectorError> {
         prefix,
         glob,
     })
+}
+
+/// Fewer and shorter retries than object_store's default (10 retries over up
+/// to 3 minutes): a query on a source that is down should fail within
+/// seconds with a clear error, not hang; the gateway tries again later.
+fn retry_config() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig::default(),
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(20),
+    }
 }
 
 /// `/data/2024/*.parquet` → (`/data/2024/`, `Some("*.parquet")`).

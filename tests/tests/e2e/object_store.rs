@@ -198,3 +198,54 @@ async fn wrong_credentials_name_the_source_and_not_the_secret() {
         .get(0);
     assert_eq!(one, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_down_at_start_is_tried_again_when_queried() {
+    let root = tempfile::tempdir().expect("temp");
+    fill_bucket(root.path());
+    // A port with nothing behind it: the object store is down at start.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .to_string();
+    let gateway = start_gateway(config(&format!("http://{addr}")), SECRET_KEY).await;
+    let client = gateway.client().await;
+    let error = client
+        .simple_query("SELECT count(*) FROM lake.orders")
+        .await
+        .expect_err("down");
+    let code = error
+        .code()
+        .map(|c| c.code().to_owned())
+        .unwrap_or_default();
+    assert!(code.starts_with("08"), "{code}: {error}");
+    let message = error
+        .as_db_error()
+        .map(|e| e.message().to_owned())
+        .unwrap_or_default();
+    assert!(message.contains("lake"), "{message}");
+
+    // The store comes up; within a few seconds queries find it.
+    let _s3 = S3Server::start_on(root.path(), &addr).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match client
+            .query_one("SELECT count(*) FROM lake.orders", &[])
+            .await
+        {
+            Ok(row) => {
+                assert_eq!(row.get::<_, i64>(0), 3);
+                break;
+            }
+            Err(error) if std::time::Instant::now() < deadline => {
+                let code = error
+                    .code()
+                    .map(|c| c.code().to_owned())
+                    .unwrap_or_default();
+                assert!(code.starts_with("08"), "still a connection error: {error}");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(error) => panic!("the source never came back: {error}"),
+        }
+    }
+}

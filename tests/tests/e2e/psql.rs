@@ -111,3 +111,43 @@ async fn psql_copy_of_the_same_query_as_the_cli() {
     let psql_rows: Vec<&str> = stdout.lines().collect();
     assert_eq!(cli_rows, psql_rows);
 }
+
+#[tokio::test]
+async fn psql_lists_and_describes_the_sample_tables() {
+    let gateway = Gateway::start();
+    let (ok, stdout, stderr) = psql(&gateway, &["-c", "\\dt sample.*"]);
+    assert!(ok, "{stderr}");
+    for table in ["customers", "events", "orders"] {
+        assert!(
+            stdout.lines().any(|line| line
+                .split('|')
+                .map(str::trim)
+                .take(3)
+                .eq(["sample", table, "table"])),
+            "{table} in:\n{stdout}"
+        );
+    }
+    let (ok, stdout, stderr) = psql(&gateway, &["-c", "\\d sample.orders"]);
+    assert!(ok, "{stderr}");
+    let columns: Vec<(String, String)> = stdout
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('|').map(str::trim).collect();
+            (fields.len() >= 2).then(|| (fields[0].to_owned(), fields[1].to_owned()))
+        })
+        .skip(1)
+        .collect();
+    let expected = [
+        ("order_id", "bigint"),
+        ("customer_id", "bigint"),
+        ("order_date", "date"),
+        ("status", "text"),
+        ("quantity", "integer"),
+    ];
+    for (column, data_type) in expected {
+        assert!(
+            columns.iter().any(|(c, t)| c == column && t == data_type),
+            "{column} {data_type} in:\n{stdout}"
+        );
+    }
+}

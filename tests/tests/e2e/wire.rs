@@ -255,6 +255,45 @@ async fn cancel_request_stops_a_running_query() {
 }
 
 #[tokio::test]
+async fn statement_timeout_covers_the_whole_statement() {
+    let gateway = Gateway::start();
+    let client = gateway.client().await;
+    client
+        .simple_query("SET statement_timeout = '300ms'")
+        .await
+        .expect("set");
+    let started = std::time::Instant::now();
+    let error = client
+        .simple_query(
+            "SELECT count(*) FROM sample.orders a, sample.orders b WHERE a.amount + b.amount = 7",
+        )
+        .await
+        .expect_err("timed out");
+    let db = error.as_db_error().expect("database error");
+    assert_eq!(db.code().code(), "57014");
+    assert!(
+        db.message().contains("statement timeout"),
+        "{}",
+        db.message()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    // The session goes on; with a generous timeout, statements complete.
+    client
+        .batch_execute("SET statement_timeout = '60s'")
+        .await
+        .expect("set");
+    let rows = client
+        .query("SELECT count(*) FROM sample.customers", &[])
+        .await
+        .expect("quick");
+    assert_eq!(rows[0].get::<_, i64>(0), 1000);
+}
+
+#[tokio::test]
 async fn sigterm_closes_idle_sessions_at_once() {
     let mut gateway = Gateway::start();
     let client = gateway.client().await;
@@ -339,6 +378,11 @@ async fn heavy_queries_do_not_block_connections_or_cancels() {
         let client = gateway.client().await;
         let token = client.cancel_token();
         let task = tokio::spawn(async move {
+            // Small batches: each poll of the join is short, so a cancelled
+            // query lets go of its core soon.
+            client
+                .batch_execute("SET datafusion.execution.batch_size = 512")
+                .await?;
             client
                 .simple_query("SELECT count(*) FROM sample.orders a, sample.orders b WHERE a.amount + b.amount = 7")
                 .await
@@ -357,7 +401,7 @@ async fn heavy_queries_do_not_block_connections_or_cancels() {
             .cancel_query(tokio_postgres::NoTls)
             .await
             .expect("cancel");
-        let result = tokio::time::timeout(Duration::from_secs(30), task)
+        let result = tokio::time::timeout(Duration::from_secs(60), task)
             .await
             .expect("cancelled in time")
             .expect("task");
@@ -365,7 +409,7 @@ async fn heavy_queries_do_not_block_connections_or_cancels() {
         assert_eq!(error.code().map(|c| c.code()), Some("57014"), "{error}");
     }
     let rows = tokio::time::timeout(
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         client.query(
             "SELECT customer_id FROM sample.customers WHERE customer_id = 7",
             &[],
