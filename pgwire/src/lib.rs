@@ -1,9 +1,11 @@
 //! Tributary's PostgreSQL wire protocol front end.
 //!
 //! Built on `pgwire` and `datafusion-postgres`; adds what they lack for a
-//! gateway: SQLSTATEs on every error, cancellation of running statements,
-//! trust authentication restricted to loopback, graceful shutdown. It knows
-//! nothing of sources: it is handed a `SessionContext` to run SQL on.
+//! gateway: SQLSTATEs on every error, cancellation and `statement_timeout`
+//! over a whole statement, a session per connection, execution apart from
+//! the connection threads, refusal of writes, trust authentication for one
+//! user, graceful shutdown. It knows nothing of sources: it is handed a
+//! `SessionContext` to run SQL on.
 
 mod cancel;
 mod execution;

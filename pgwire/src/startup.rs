@@ -68,6 +68,17 @@ impl StartupHandler for TrustStartup {
         protocol_negotiation(client, startup).await?;
         save_startup_parameters_to_metadata(client, startup);
 
+        // The server only listens on loopback in this mode; checking the
+        // peer too keeps that true whatever the listener is bound to.
+        if !client.socket_addr().ip().is_loopback() {
+            tracing::warn!(peer = %client.socket_addr(), "refused connection: trust authentication is for loopback clients only");
+            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".to_owned(),
+                codes::INVALID_AUTHORIZATION.to_owned(),
+                "no password authentication is configured: only loopback clients are admitted"
+                    .to_owned(),
+            ))));
+        }
         let user = client.metadata().get("user").cloned().unwrap_or_default();
         if user != self.user {
             tracing::info!(%user, peer = %client.socket_addr(), "refused connection: unknown user");
