@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
@@ -64,6 +65,7 @@ pub async fn build_session(
         .catalog(DEFAULT_CATALOG)
         .ok_or_else(|| DataFusionError::Internal("the default catalog was not created".into()))?;
 
+    let sources = refuse_conflicting_stores(sources);
     // Sources open concurrently: one slow object store does not hold up the rest.
     let state = context.state();
     let opened =
@@ -80,6 +82,38 @@ pub async fn build_session(
     setup_pg_catalog(&context, DEFAULT_CATALOG, EmptyContextProvider).map_err(|e| *e)?;
     context.register_udf(version_udf(emulated_version));
     Ok((context, statuses))
+}
+
+/// DataFusion keeps one object store per bucket. Two sources on one bucket
+/// with different settings (say, credentials) would silently share whichever
+/// registered last: the later one is refused instead, saying why.
+fn refuse_conflicting_stores(sources: &[SourceSpec]) -> Vec<SourceSpec> {
+    let mut first_by_store: HashMap<String, &FilesSpec> = HashMap::new();
+    sources
+        .iter()
+        .map(|source| {
+            let SourceSpec::Files(spec) = source else {
+                return source.clone();
+            };
+            let Some(key) = spec.store_key() else {
+                return source.clone();
+            };
+            match first_by_store.get(&key) {
+                Some(first) if first.options != spec.options => SourceSpec::Unavailable {
+                    name: spec.name.clone(),
+                    reason: format!(
+                        "it reads {key} like source \"{}\" but with other options; sources on one bucket must share its settings",
+                        first.name
+                    ),
+                },
+                Some(_) => source.clone(),
+                None => {
+                    first_by_store.insert(key, spec);
+                    source.clone()
+                }
+            }
+        })
+        .collect()
 }
 
 async fn open_source(
@@ -108,5 +142,50 @@ fn files_status(spec: &FilesSpec, schema: &FilesSchema) -> SourceStatus {
         name: spec.name.clone(),
         tables: schema.table_names(),
         problems: schema.problems(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use tributary_connectors::files::CsvOptions;
+
+    use super::*;
+
+    fn s3(name: &str, url: &str, key_id: &str) -> SourceSpec {
+        SourceSpec::Files(FilesSpec {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            format: None,
+            csv: CsvOptions::default(),
+            json_infer_records: 1000,
+            options: BTreeMap::from([("access_key_id".to_owned(), key_id.to_owned())]),
+        })
+    }
+
+    #[test]
+    fn one_bucket_with_two_sets_of_credentials_is_refused() {
+        let sources = [
+            s3("sales", "s3://lake/sales/", "AKIA1"),
+            s3("hr", "s3://lake/hr/", "AKIA2"),
+            s3("ops", "s3://lake/ops/", "AKIA1"),
+            s3("other", "s3://elsewhere/", "AKIA2"),
+        ];
+        let checked = refuse_conflicting_stores(&sources);
+        let unavailable: Vec<&str> = checked
+            .iter()
+            .filter_map(|s| match s {
+                SourceSpec::Unavailable { name, reason } => {
+                    assert!(
+                        reason.contains("sales") && !reason.contains("AKIA"),
+                        "{reason}"
+                    );
+                    Some(name.as_str())
+                }
+                SourceSpec::Files(_) => None,
+            })
+            .collect();
+        assert_eq!(unavailable, ["hr"]);
     }
 }

@@ -28,6 +28,17 @@ pub struct FilesSpec {
     pub options: BTreeMap<String, String>,
 }
 
+impl FilesSpec {
+    /// The object store this source reads through, as DataFusion keys its
+    /// registry (`s3://bucket`); `None` for local files, which need no
+    /// settings. Two sources with one key share one store, and so must
+    /// agree on its options.
+    pub fn store_key(&self) -> Option<String> {
+        let url = store::parse_url(self).ok()?;
+        (url.scheme() != "file").then(|| format!("{}://{}", url.scheme(), url.authority()))
+    }
+}
+
 // Option values can be credentials: Debug shows only their keys.
 impl fmt::Debug for FilesSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
