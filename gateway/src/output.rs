@@ -170,10 +170,6 @@ fn format_column(
         .collect())
 }
 
-fn is_numeric(data_type: &DataType) -> bool {
-    data_type.is_numeric()
-}
-
 /// psql's aligned format: centred headers, numbers right-aligned, text
 /// left-aligned, NULL as nothing, then `(N rows)`.
 pub fn render_table(schema: &Schema, batches: &[RecordBatch]) -> Result<String, ArrowError> {
@@ -228,7 +224,7 @@ pub fn render_table(schema: &Schema, batches: &[RecordBatch]) -> Result<String, 
             .map(|((field, &width), column)| {
                 let value = &column[row];
                 let pad = " ".repeat(width - value.chars().count());
-                if is_numeric(field.data_type()) {
+                if field.data_type().is_numeric() {
                     format!("{pad}{value}")
                 } else {
                     format!("{value}{pad}")

@@ -6,6 +6,7 @@ use std::io::{BufWriter, IsTerminal, Read};
 use std::path::Path;
 
 use anyhow::{Context, anyhow};
+use clap::ValueEnum;
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::DataFusionError;
 use datafusion::prelude::SessionContext;
@@ -36,7 +37,10 @@ pub async fn run(settings: Settings, args: QueryArgs) -> Result<(), Failure> {
     if single_document && statements.len() > 1 {
         return Err(Failure::Usage(format!(
             "--format {} writes one result: run one statement at a time",
-            format_name(format)
+            format
+                .to_possible_value()
+                .map(|v| v.get_name().to_owned())
+                .unwrap_or_default()
         )));
     }
 
@@ -164,17 +168,6 @@ fn choose_format(args: &QueryArgs) -> OutputFormat {
         OutputFormat::Table
     } else {
         OutputFormat::Csv
-    }
-}
-
-fn format_name(format: OutputFormat) -> &'static str {
-    match format {
-        OutputFormat::Table => "table",
-        OutputFormat::Csv => "csv",
-        OutputFormat::Json => "json",
-        OutputFormat::Ndjson => "ndjson",
-        OutputFormat::Arrow => "arrow",
-        OutputFormat::Parquet => "parquet",
     }
 }
 

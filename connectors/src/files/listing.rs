@@ -160,17 +160,12 @@ async fn folder_table(
 }
 
 fn glob_table(spec: &FilesSpec, location: &SourceLocation, glob: &str) -> Result<TableEntry> {
-    let detected = FileFormatKind::from_file_name(glob);
-    let (format, extension) = match (spec.format, detected) {
-        (Some(format), _) => (format, String::new()),
-        (None, Some((format, extension))) => (format, extension.to_owned()),
-        (None, None) => {
-            return Err(DataFusionError::Plan(format!(
-                "source \"{}\": cannot tell the format of {glob:?}; set format = \"parquet\", \"csv\" or \"ndjson\"",
-                spec.name
-            )));
-        }
-    };
+    let (format, extension) = read_as(spec, glob).ok_or_else(|| {
+        DataFusionError::Plan(format!(
+            "source \"{}\": cannot tell the format of {glob:?}; set format = \"parquet\", \"csv\" or \"ndjson\"",
+            spec.name
+        ))
+    })?;
     let name = location
         .prefix
         .filename()
