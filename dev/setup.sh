@@ -12,6 +12,9 @@ command -v cc >/dev/null 2>&1 || apt_packages+=(build-essential)
 command -v curl >/dev/null 2>&1 || apt_packages+=(curl ca-certificates)
 command -v psql >/dev/null 2>&1 || apt_packages+=(postgresql-client)
 command -v git >/dev/null 2>&1 || apt_packages+=(git)
+# The PostgreSQL and MySQL drivers use OpenSSL for TLS.
+dpkg -s libssl-dev >/dev/null 2>&1 || apt_packages+=(libssl-dev)
+command -v pkg-config >/dev/null 2>&1 || apt_packages+=(pkg-config)
 # The end-to-end tests send SIGTERM with kill(1) and drive a terminal with script(1).
 [ -x /bin/kill ] || [ -x /usr/bin/kill ] || apt_packages+=(procps)
 command -v script >/dev/null 2>&1 || apt_packages+=(bsdutils)

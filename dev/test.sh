@@ -6,6 +6,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source dev/setup.sh
 
+# Real database servers for the federation tests; each test starts its own.
+test_packages=()
+[ -x /usr/lib/postgresql/15/bin/initdb ] || test_packages+=(postgresql-15)
+command -v mariadbd >/dev/null 2>&1 || test_packages+=(mariadb-server mariadb-client)
+if [ "${#test_packages[@]}" -gt 0 ]; then
+  step "apt-get install ${test_packages[*]}"
+  as_root apt-get update -qq
+  # Debian's packages start their own server; the tests never use it.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${test_packages[@]}"
+  for service in mariadb postgresql; do
+    as_root service "$service" stop >/dev/null 2>&1 || true
+  done
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -3,6 +3,7 @@
 //! catalog `tributary`, beside the pg_catalog and information_schema that
 //! PostgreSQL clients introspect.
 
+mod refresh;
 mod session;
 mod unavailable;
 mod version;

@@ -1,14 +1,18 @@
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SessionState;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_federation::FederatedQueryPlanner;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 use tributary_connectors::files::{FilesSchema, FilesSpec};
+use tributary_connectors::remote::{DatabaseSpec, RemoteCatalog, RemoteSchema, RemoteSource};
 
+use crate::refresh::refresh_udf;
 use crate::unavailable::UnavailableSchema;
 use crate::version::version_udf;
 
@@ -23,6 +27,8 @@ const SOURCE_DEFAULT_SCHEMA: &str = "public";
 #[derive(Debug, Clone)]
 pub enum SourceSpec {
     Files(FilesSpec),
+    /// PostgreSQL or MySQL/MariaDB.
+    Database(DatabaseSpec),
     /// A source whose definition could not be completed (a secret reference
     /// that does not resolve, say): every query naming it fails with `reason`.
     Unavailable {
@@ -35,6 +41,7 @@ impl SourceSpec {
     pub fn name(&self) -> &str {
         match self {
             Self::Files(spec) => &spec.name,
+            Self::Database(spec) => &spec.name,
             Self::Unavailable { name, .. } => name,
         }
     }
@@ -60,7 +67,15 @@ pub async fn build_session(
         .with_information_schema(true)
         .with_default_catalog_and_schema(DEFAULT_CATALOG, DEFAULT_SCHEMA)
         .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
-    let context = SessionContext::new_with_config(config);
+    // Federation: sub-plans over tables of one database leave as one SQL
+    // statement (its rule runs right after scalar subqueries become joins).
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_optimizer_rules(datafusion_federation::default_optimizer_rules())
+        .with_query_planner(Arc::new(FederatedQueryPlanner::new()))
+        .build();
+    let context = SessionContext::new_with_state(state);
     let default_catalog = context
         .catalog(DEFAULT_CATALOG)
         .ok_or_else(|| DataFusionError::Internal("the default catalog was not created".into()))?;
@@ -71,13 +86,22 @@ pub async fn build_session(
     let opened =
         futures::future::join_all(sources.iter().map(|source| open_source(source, &state))).await;
     let mut statuses = Vec::with_capacity(sources.len());
-    for (source, (schema, status)) in sources.iter().zip(opened) {
-        default_catalog.register_schema(source.name(), schema.clone())?;
-        let catalog = MemoryCatalogProvider::new();
-        catalog.register_schema(SOURCE_DEFAULT_SCHEMA, schema)?;
-        context.register_catalog(source.name(), Arc::new(catalog));
-        statuses.push(status);
+    let mut remote = BTreeMap::new();
+    let mut other = Vec::new();
+    for (source, opened) in sources.iter().zip(opened) {
+        let opened = opened?;
+        default_catalog.register_schema(source.name(), opened.default_schema)?;
+        context.register_catalog(source.name(), opened.catalog);
+        match opened.remote {
+            Some(database) => remote.insert(source.name().to_owned(), database),
+            None => {
+                other.push(source.name().to_owned());
+                None
+            }
+        };
+        statuses.push(opened.status);
     }
+    context.register_udf(refresh_udf(remote, other));
 
     setup_pg_catalog(&context, DEFAULT_CATALOG, EmptyContextProvider).map_err(|e| *e)?;
     context.register_udf(version_udf(emulated_version));
@@ -116,15 +140,48 @@ fn refuse_conflicting_stores(sources: &[SourceSpec]) -> Vec<SourceSpec> {
         .collect()
 }
 
-async fn open_source(
-    source: &SourceSpec,
-    state: &SessionState,
-) -> (Arc<dyn SchemaProvider>, SourceStatus) {
-    match source {
+/// A source as the session registers it.
+struct OpenedSource {
+    /// `tributary.<source>`.
+    default_schema: Arc<dyn SchemaProvider>,
+    /// The catalog `<source>`.
+    catalog: Arc<dyn CatalogProvider>,
+    remote: Option<Arc<RemoteSource>>,
+    status: SourceStatus,
+}
+
+/// A catalog whose only schema is `public`: files sources have no others.
+fn single_schema_catalog(schema: Arc<dyn SchemaProvider>) -> Result<Arc<dyn CatalogProvider>> {
+    let catalog = MemoryCatalogProvider::new();
+    catalog.register_schema(SOURCE_DEFAULT_SCHEMA, schema)?;
+    Ok(Arc::new(catalog))
+}
+
+async fn open_source(source: &SourceSpec, state: &SessionState) -> Result<OpenedSource> {
+    Ok(match source {
         SourceSpec::Files(spec) => {
-            let schema = FilesSchema::load(spec, state).await;
+            let schema = Arc::new(FilesSchema::load(spec, state).await);
             let status = files_status(spec, &schema);
-            (Arc::new(schema), status)
+            OpenedSource {
+                default_schema: schema.clone(),
+                catalog: single_schema_catalog(schema)?,
+                remote: None,
+                status,
+            }
+        }
+        SourceSpec::Database(spec) => {
+            let database = RemoteSource::open(spec.clone()).await;
+            let status = SourceStatus {
+                name: spec.name.clone(),
+                tables: database.table_names(),
+                problems: database.problems(),
+            };
+            OpenedSource {
+                default_schema: Arc::new(RemoteSchema::default_of(database.clone())),
+                catalog: Arc::new(RemoteCatalog::new(database.clone())),
+                remote: Some(database),
+                status,
+            }
         }
         SourceSpec::Unavailable { name, reason } => {
             let status = SourceStatus {
@@ -132,9 +189,15 @@ async fn open_source(
                 tables: Vec::new(),
                 problems: vec![reason.clone()],
             };
-            (Arc::new(UnavailableSchema::new(name, reason)), status)
+            let schema: Arc<dyn SchemaProvider> = Arc::new(UnavailableSchema::new(name, reason));
+            OpenedSource {
+                default_schema: schema.clone(),
+                catalog: single_schema_catalog(schema)?,
+                remote: None,
+                status,
+            }
         }
-    }
+    })
 }
 
 fn files_status(spec: &FilesSpec, schema: &FilesSchema) -> SourceStatus {
@@ -183,7 +246,7 @@ mod tests {
                     );
                     Some(name.as_str())
                 }
-                SourceSpec::Files(_) => None,
+                _ => None,
             })
             .collect();
         assert_eq!(unavailable, ["hr"]);

@@ -3,5 +3,6 @@
 
 mod error;
 pub mod files;
+pub mod remote;
 
 pub use error::ConnectorError;

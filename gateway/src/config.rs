@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use tributary_catalog::SourceSpec;
 use tributary_connectors::files::{CsvOptions, FileFormatKind, FilesSpec};
+use tributary_connectors::remote::{DatabaseKind, DatabaseSpec, TablePatterns, TlsMode};
 
 /// A config file problem: names the file, the line and the key.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,32 @@ pub struct RawSource {
     /// Object store settings (endpoint, region, access_key_id, …).
     #[serde(default)]
     pub options: BTreeMap<String, Spanned<OptionValue>>,
+
+    /// postgres, mysql: where the database listens.
+    pub host: Option<Spanned<String>>,
+    /// postgres, mysql: default 5432 / 3306.
+    pub port: Option<Spanned<u16>>,
+    /// postgres: the database; mysql: the default schema.
+    pub database: Option<Spanned<String>>,
+    pub user: Option<Spanned<String>>,
+    /// A reference, `{ env = … }` or `{ file = … }`; never the value.
+    pub password: Option<Spanned<OptionValue>>,
+    /// disable | prefer (default) | require | verify-ca | verify-full.
+    pub tls: Option<Spanned<String>>,
+    /// Connections kept to the database (default 10).
+    pub pool_size: Option<Spanned<u32>>,
+    /// e.g. "5s" (default) or "500ms".
+    pub connect_timeout: Option<Spanned<String>>,
+    /// e.g. "60s" (default): how often new tables are looked for.
+    pub refresh_interval: Option<Spanned<String>>,
+    /// `schema.table` glob patterns to expose (default: all).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// `schema.table` glob patterns to hide.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// false: only column lists reach the database (default true).
+    pub pushdown: Option<bool>,
 }
 
 /// An option's value: a plain value, or a reference to a secret kept elsewhere.
@@ -197,11 +225,12 @@ impl ConfigFile {
             }
             match source.kind.get_ref().as_str() {
                 "files" => self.validate_files(source)?,
-                "postgres" | "mysql" | "mssql" | "oracle" => {
+                "postgres" | "mysql" => self.validate_database(source)?,
+                "mssql" | "oracle" => {
                     return Err(self.error_at(
                         source.kind.span(),
                         format!(
-                            "sources.kind {:?} is not available in this version (only \"files\")",
+                            "sources.kind {:?} is not available in this version (only files, postgres, mysql)",
                             source.kind.get_ref()
                         ),
                     ));
@@ -263,6 +292,72 @@ impl ConfigFile {
         Ok(())
     }
 
+    fn validate_database(&self, source: &RawSource) -> Result<(), ConfigError> {
+        let name = source.name.get_ref();
+        let kind = source.kind.get_ref();
+        for (present, key) in [
+            (source.host.is_some(), "host"),
+            (source.database.is_some(), "database"),
+            (source.user.is_some(), "user"),
+        ] {
+            if !present {
+                return Err(self.error_at(
+                    source.name.span(),
+                    format!("source {name:?} (kind = {kind:?}) needs {key}"),
+                ));
+            }
+        }
+        for (present, key) in [
+            (source.url.is_some(), "url"),
+            (source.format.is_some(), "format"),
+            (!source.options.is_empty(), "options"),
+        ] {
+            if present {
+                return Err(self.error_at(
+                    source.name.span(),
+                    format!("source {name:?}: {key} is for files sources, not {kind}"),
+                ));
+            }
+        }
+        if let Some(password) = &source.password
+            && !matches!(password.get_ref(), OptionValue::Reference(_))
+        {
+            return Err(self.error_at(
+                password.span(),
+                "sources.password is a credential: write a reference, { env = \"NAME\" } or { file = \"/path\" }, not the value",
+            ));
+        }
+        if let Some(tls) = &source.tls
+            && TlsMode::from_name(tls.get_ref()).is_none()
+        {
+            return Err(self.error_at(
+                tls.span(),
+                format!(
+                    "sources.tls {:?}: expected one of {}",
+                    tls.get_ref(),
+                    TlsMode::NAMES.join(", ")
+                ),
+            ));
+        }
+        for duration in [&source.connect_timeout, &source.refresh_interval]
+            .into_iter()
+            .flatten()
+        {
+            if let Err(message) = parse_duration(duration.get_ref()) {
+                return Err(self.error_at(duration.span(), message));
+            }
+        }
+        if let Some(size) = &source.pool_size
+            && *size.get_ref() == 0
+        {
+            return Err(self.error_at(size.span(), "sources.pool_size must be at least 1"));
+        }
+        if let Err(message) = TablePatterns::new(&source.include, &source.exclude) {
+            return Err(self.error_at(source.name.span(), format!("source {name:?}: {message}")));
+        }
+        Ok(())
+    }
+
     fn base_dir(&self) -> PathBuf {
         self.path.parent().map(Path::to_owned).unwrap_or_default()
     }
@@ -279,6 +374,11 @@ impl ConfigFile {
 
     fn resolve_source(&self, raw: &RawSource) -> SourceSpec {
         let name = raw.name.get_ref().clone();
+        match raw.kind.get_ref().as_str() {
+            "postgres" => return resolve_database(raw, DatabaseKind::Postgres),
+            "mysql" => return resolve_database(raw, DatabaseKind::Mysql),
+            _ => {}
+        }
         let mut options = BTreeMap::new();
         for (key, value) in &raw.options {
             let resolved = match value.get_ref() {
@@ -338,6 +438,84 @@ impl ConfigFile {
         })
         .unwrap_or_else(|e| format!("# cannot print the effective config: {e}\n"))
     }
+}
+
+/// A validated postgres or mysql source, its password looked up.
+fn resolve_database(raw: &RawSource, kind: DatabaseKind) -> SourceSpec {
+    let name = raw.name.get_ref().clone();
+    let text = |field: &Option<Spanned<String>>| {
+        field
+            .as_ref()
+            .map(|f| f.get_ref().clone())
+            .unwrap_or_default()
+    };
+    let password = match raw.password.as_ref().map(|p| p.get_ref()) {
+        Some(OptionValue::Reference(reference)) => match reference.resolve() {
+            Ok(password) => Some(secrecy::SecretString::from(password)),
+            Err(reason) => {
+                return SourceSpec::Unavailable {
+                    name,
+                    reason: format!("password: {reason}"),
+                };
+            }
+        },
+        _ => None,
+    };
+    let duration = |field: &Option<Spanned<String>>, default: Duration| {
+        field
+            .as_ref()
+            .and_then(|d| parse_duration(d.get_ref()).ok())
+            .unwrap_or(default)
+    };
+    SourceSpec::Database(DatabaseSpec {
+        host: text(&raw.host),
+        port: raw
+            .port
+            .as_ref()
+            .map(|p| *p.get_ref())
+            .unwrap_or(kind.default_port()),
+        database: text(&raw.database),
+        user: text(&raw.user),
+        password,
+        tls: raw
+            .tls
+            .as_ref()
+            .and_then(|t| TlsMode::from_name(t.get_ref()))
+            .unwrap_or_default(),
+        pool_size: raw.pool_size.as_ref().map(|p| *p.get_ref()).unwrap_or(10),
+        connect_timeout: duration(&raw.connect_timeout, Duration::from_secs(5)),
+        refresh_interval: duration(&raw.refresh_interval, Duration::from_secs(60)),
+        tables: TablePatterns::new(&raw.include, &raw.exclude).unwrap_or_default(),
+        pushdown: raw.pushdown.unwrap_or(true),
+        kind,
+        name,
+    })
+}
+
+/// `"5s"`, `"500ms"`, `"2m"`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &text[digits.len()..];
+    let number: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (write e.g. \"5s\" or \"500ms\")"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(number),
+        "s" => Duration::from_secs(number),
+        "m" | "min" => Duration::from_secs(number * 60),
+        "h" => Duration::from_secs(number * 3600),
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    if duration.is_zero() {
+        return Err(format!("{text:?} must be longer than zero"));
+    }
+    Ok(duration)
 }
 
 /// Relative paths in a config file are relative to the file, as in Cargo.

@@ -48,6 +48,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    // Source errors carry their database's SQLSTATE to the client.
+    tributary_pgwire::set_external_classifier(tributary_connectors::remote::classify_source_error);
     let settings = engine::Settings::load(cli.config.as_deref(), cli.data_dir.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -17,5 +17,5 @@ mod sqlstate;
 mod startup;
 
 pub use server::{FrontEndOptions, serve};
-pub use sqlstate::{ClassifiedError, classify, codes};
+pub use sqlstate::{ClassifiedError, ExternalClassifier, classify, codes, set_external_classifier};
 pub use startup::EMULATED_SERVER_VERSION;

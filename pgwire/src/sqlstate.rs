@@ -7,6 +7,7 @@
 //! errors that mean a bug in Tributary or DataFusion.
 
 use std::error::Error as StdError;
+use std::sync::OnceLock;
 
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::{DataFusionError, SchemaError};
@@ -45,22 +46,22 @@ pub mod codes {
 /// A classified error: what the client sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClassifiedError {
-    pub code: &'static str,
+    pub code: String,
     pub message: String,
     pub hint: Option<String>,
 }
 
 impl ClassifiedError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    fn new(code: &str, message: impl Into<String>) -> Self {
         Self {
-            code,
+            code: code.to_owned(),
             message: message.into(),
             hint: None,
         }
     }
 
     pub fn into_error_info(self) -> ErrorInfo {
-        let mut info = ErrorInfo::new("ERROR".to_owned(), self.code.to_owned(), self.message);
+        let mut info = ErrorInfo::new("ERROR".to_owned(), self.code, self.message);
         info.hint = self.hint;
         info
     }
@@ -86,7 +87,24 @@ pub fn classify(error: &(dyn StdError + 'static)) -> ClassifiedError {
     classified
 }
 
+/// Recognises errors of the crates the front end does not know (sources,
+/// say) and returns their SQLSTATE and message.
+pub type ExternalClassifier = fn(&(dyn StdError + 'static)) -> Option<(String, String)>;
+
+static EXTERNAL_CLASSIFIER: OnceLock<ExternalClassifier> = OnceLock::new();
+
+/// Installs the classifier for errors from below the engine; the gateway
+/// calls it once at start. Later calls are ignored.
+pub fn set_external_classifier(classifier: ExternalClassifier) {
+    let _ = EXTERNAL_CLASSIFIER.set(classifier);
+}
+
 fn classify_inner(error: &(dyn StdError + 'static), contexts: &mut Vec<String>) -> ClassifiedError {
+    if let Some(classifier) = EXTERNAL_CLASSIFIER.get()
+        && let Some((code, message)) = classifier(error)
+    {
+        return ClassifiedError::new(&code, message);
+    }
     if let Some(df) = error.downcast_ref::<DataFusionError>() {
         return classify_datafusion(df, contexts);
     }
@@ -282,7 +300,7 @@ pub(crate) fn query_canceled(stop: Stop) -> PgWireError {
 mod tests {
     use super::*;
 
-    fn code_of(error: DataFusionError) -> &'static str {
+    fn code_of(error: DataFusionError) -> String {
         classify(&error).code
     }
 

@@ -3,6 +3,7 @@
 
 mod cli;
 mod errors;
+mod federation;
 mod local_files;
 mod object_store;
 mod psql;

@@ -1,0 +1,329 @@
+//! One open database: its pool, its listing, its tables as providers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
+use datafusion::optimizer::Optimizer;
+use datafusion::sql::unparser::dialect::{MySqlDialect, PostgreSqlDialect};
+use datafusion_federation::FederatedTableProviderAdaptor;
+use datafusion_federation::sql::{
+    RemoteTableRef, SQLExecutor, SQLFederationPlanner, SQLFederationProvider, SQLTableSource,
+};
+use datafusion_table_providers::mysql::DynMySQLConnectionPool;
+use datafusion_table_providers::mysql::conn::MySQLConnection;
+use datafusion_table_providers::mysql::pool::MySQLConnectionPool;
+use datafusion_table_providers::mysql::sql_table::MySQLTable;
+use datafusion_table_providers::postgres::DynPostgresConnectionPool;
+use datafusion_table_providers::postgres::conn::PostgresConnection;
+use datafusion_table_providers::postgres::pool::PostgresConnectionPool;
+use datafusion_table_providers::sql::sql_provider_datafusion::SqlTable;
+use mysql_async::prelude::Queryable;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::error::SourceError;
+use super::executor::SourceExecutor;
+use super::guard::{Endpoint, GuardedPool};
+use super::local::PullEverything;
+use super::pushdown::{GuardedFederation, PushdownPolicy};
+use super::{DatabaseKind, DatabaseSpec, TlsMode};
+
+/// Schema name → table names, as the database lists them.
+pub(crate) type Listing = BTreeMap<String, Vec<String>>;
+
+#[async_trait]
+pub(crate) trait Database: Send + Sync {
+    /// Every schema and table (and view) the user can see, system schemas aside.
+    async fn listing(&self) -> Result<Listing, SourceError>;
+
+    /// A provider for one table, federated unless the source has pushdown off.
+    async fn table(&self, schema: &str, table: &str)
+    -> Result<Arc<dyn TableProvider>, SourceError>;
+}
+
+pub(crate) async fn open(spec: &DatabaseSpec) -> Result<Arc<dyn Database>, SourceError> {
+    let endpoint = Endpoint {
+        source_name: spec.name.clone(),
+        host: spec.host.clone(),
+        port: spec.port,
+        connect_timeout: spec.connect_timeout,
+    };
+    // Opening probes the address, connects, and runs a first statement.
+    let deadline = spec.connect_timeout * 3;
+    let opened = tokio::time::timeout(deadline, async {
+        match spec.kind {
+            DatabaseKind::Postgres => open_postgres(spec, endpoint.clone()).await,
+            DatabaseKind::Mysql => open_mysql(spec, endpoint.clone()).await,
+        }
+    })
+    .await;
+    match opened {
+        Ok(result) => result,
+        Err(_) => {
+            Err(endpoint.unavailable(format!("no connection within {} ms", deadline.as_millis())))
+        }
+    }
+}
+
+fn secret(value: impl Into<String>) -> SecretString {
+    SecretString::from(value.into())
+}
+
+/// The library's errors carry advice on several lines; the first says what
+/// happened.
+fn first_line(error: &dyn std::error::Error) -> String {
+    let text = error.to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default().to_owned();
+    match lines.next() {
+        // "PostgreSQL connection failed." is followed by the driver's reason.
+        Some(reason) if first.ends_with("failed.") => format!("{first} {reason}"),
+        _ => first,
+    }
+}
+
+struct Postgres {
+    spec: DatabaseSpec,
+    pool: Arc<DynPostgresConnectionPool>,
+}
+
+async fn open_postgres(
+    spec: &DatabaseSpec,
+    endpoint: Endpoint,
+) -> Result<Arc<dyn Database>, SourceError> {
+    let mut params: HashMap<String, SecretString> = HashMap::from([
+        ("host".to_owned(), secret(&spec.host)),
+        ("port".to_owned(), secret(spec.port.to_string())),
+        ("user".to_owned(), secret(&spec.user)),
+        ("db".to_owned(), secret(&spec.database)),
+        ("sslmode".to_owned(), secret(spec.tls.name())),
+        (
+            "connection_pool_size".to_owned(),
+            secret(spec.pool_size.to_string()),
+        ),
+        ("application_name".to_owned(), secret("tributary")),
+        // Pushed timestamptz literals and functions mean what they mean in
+        // DataFusion only in UTC.
+        ("options".to_owned(), secret("-c TimeZone=UTC")),
+    ]);
+    if let Some(password) = &spec.password {
+        params.insert("pass".to_owned(), password.clone());
+    }
+    let pool = PostgresConnectionPool::new(params)
+        .await
+        .map_err(|e| endpoint.unavailable(first_line(&e)))?;
+    let inner: Arc<DynPostgresConnectionPool> = Arc::new(pool);
+    let pool: Arc<DynPostgresConnectionPool> = Arc::new(GuardedPool { inner, endpoint });
+    Ok(Arc::new(Postgres {
+        spec: spec.clone(),
+        pool,
+    }))
+}
+
+const POSTGRES_LISTING: &str = "SELECT table_schema::text, table_name::text \
+     FROM information_schema.tables \
+     WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
+       AND table_schema NOT LIKE 'pg\\_%' \
+     ORDER BY 1, 2";
+
+#[async_trait]
+impl Database for Postgres {
+    async fn listing(&self) -> Result<Listing, SourceError> {
+        let connection = self
+            .pool
+            .connect()
+            .await
+            .map_err(|e| SourceError::from_query(&self.spec.name, e.as_ref()))?;
+        let Some(postgres) = connection.as_any().downcast_ref::<PostgresConnection>() else {
+            return Err(SourceError::from_query(
+                &self.spec.name,
+                &std::io::Error::other("not a PostgreSQL connection"),
+            ));
+        };
+        let rows = postgres
+            .conn
+            .query(POSTGRES_LISTING, &[])
+            .await
+            .map_err(|e| SourceError::from_query(&self.spec.name, &e))?;
+        let mut listing = Listing::new();
+        for row in rows {
+            let schema: String = row.get(0);
+            let table: String = row.get(1);
+            listing.entry(schema).or_default().push(table);
+        }
+        Ok(listing)
+    }
+
+    async fn table(
+        &self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Arc<dyn TableProvider>, SourceError> {
+        let reference = TableReference::partial(schema, table);
+        let sql_table = SqlTable::new("postgres", &self.pool, reference.clone())
+            .await
+            .map_err(|e| SourceError::from_query(&self.spec.name, &e))?
+            .with_dialect(Arc::new(PostgreSqlDialect {}));
+        let sql_table = Arc::new(sql_table);
+        if !self.spec.pushdown {
+            return Ok(Arc::new(PullEverything { inner: sql_table }));
+        }
+        let executor = Arc::new(SourceExecutor {
+            source_name: self.spec.name.clone(),
+            inner: Arc::clone(&sql_table) as Arc<dyn SQLExecutor>,
+            pool: Arc::clone(&self.pool),
+            positional_names: false,
+        });
+        Ok(federated(
+            executor,
+            reference,
+            sql_table,
+            DatabaseKind::Postgres,
+        ))
+    }
+}
+
+struct Mysql {
+    spec: DatabaseSpec,
+    /// The library's own pool: `MySQLTable` takes no other.
+    raw_pool: Arc<MySQLConnectionPool>,
+    pool: Arc<DynMySQLConnectionPool>,
+}
+
+async fn open_mysql(
+    spec: &DatabaseSpec,
+    endpoint: Endpoint,
+) -> Result<Arc<dyn Database>, SourceError> {
+    // mysql_async knows three modes; certificates are verified unless
+    // the mode is `preferred`.
+    let sslmode = match spec.tls {
+        TlsMode::Disable => "disabled",
+        TlsMode::Prefer => "preferred",
+        TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull => "required",
+    };
+    let mut params: HashMap<String, SecretString> = HashMap::from([
+        ("host".to_owned(), secret(&spec.host)),
+        ("tcp_port".to_owned(), secret(spec.port.to_string())),
+        ("user".to_owned(), secret(&spec.user)),
+        ("db".to_owned(), secret(&spec.database)),
+        ("sslmode".to_owned(), secret(sslmode)),
+        ("pool_min".to_owned(), secret("1")),
+        ("pool_max".to_owned(), secret(spec.pool_size.to_string())),
+    ]);
+    if let Some(password) = &spec.password {
+        params.insert(
+            "pass".to_owned(),
+            secret(password.expose_secret().to_owned()),
+        );
+    }
+    let raw_pool = Arc::new(
+        MySQLConnectionPool::new(params)
+            .await
+            .map_err(|e| endpoint.unavailable(first_line(&e)))?,
+    );
+    let inner: Arc<DynMySQLConnectionPool> = raw_pool.clone();
+    let pool: Arc<DynMySQLConnectionPool> = Arc::new(GuardedPool { inner, endpoint });
+    Ok(Arc::new(Mysql {
+        spec: spec.clone(),
+        raw_pool,
+        pool,
+    }))
+}
+
+const MYSQL_LISTING: &str = "SELECT TABLE_SCHEMA, TABLE_NAME FROM INFORMATION_SCHEMA.TABLES \
+     WHERE TABLE_SCHEMA NOT IN ('information_schema', 'mysql', 'performance_schema', 'sys') \
+     ORDER BY 1, 2";
+
+#[async_trait]
+impl Database for Mysql {
+    async fn listing(&self) -> Result<Listing, SourceError> {
+        let connection = self
+            .pool
+            .connect()
+            .await
+            .map_err(|e| SourceError::from_query(&self.spec.name, e.as_ref()))?;
+        let Some(mysql) = connection.as_any().downcast_ref::<MySQLConnection>() else {
+            return Err(SourceError::from_query(
+                &self.spec.name,
+                &std::io::Error::other("not a MySQL connection"),
+            ));
+        };
+        let mut conn = mysql.conn.lock().await;
+        let rows: Vec<(String, String)> = conn
+            .query(MYSQL_LISTING)
+            .await
+            .map_err(|e| SourceError::from_query(&self.spec.name, &e))?;
+        let mut listing = Listing::new();
+        for (schema, table) in rows {
+            listing.entry(schema).or_default().push(table);
+        }
+        Ok(listing)
+    }
+
+    async fn table(
+        &self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Arc<dyn TableProvider>, SourceError> {
+        let reference = TableReference::partial(schema, table);
+        let mysql_table = MySQLTable::new(&self.raw_pool, reference.clone())
+            .await
+            .map_err(|e| SourceError::from_query(&self.spec.name, &e))?;
+        let mysql_table = Arc::new(mysql_table);
+        if !self.spec.pushdown {
+            // Not MySQLTable: its scan pushes sorts into MySQL, which orders
+            // NULLs first where DataFusion asked for NULLS LAST
+            // (regression: differential query `rank() OVER (ORDER BY qty NULLS LAST)`).
+            let plain = SqlTable::new("mysql", &self.pool, reference)
+                .await
+                .map_err(|e| SourceError::from_query(&self.spec.name, &e))?
+                .with_dialect(Arc::new(MySqlDialect {}));
+            return Ok(Arc::new(PullEverything {
+                inner: Arc::new(plain),
+            }));
+        }
+        let executor = Arc::new(SourceExecutor {
+            source_name: self.spec.name.clone(),
+            inner: Arc::clone(&mysql_table) as Arc<dyn SQLExecutor>,
+            pool: Arc::clone(&self.pool),
+            // The MySQL decoder finds columns by name; computed columns get
+            // MySQL's names, not DataFusion's.
+            positional_names: true,
+        });
+        Ok(federated(
+            executor,
+            reference,
+            mysql_table,
+            DatabaseKind::Mysql,
+        ))
+    }
+}
+
+/// A provider the federation optimizer can merge with other tables of the
+/// same source; `fallback` is used where federation does not apply.
+fn federated(
+    executor: Arc<dyn SQLExecutor>,
+    reference: TableReference,
+    fallback: Arc<dyn TableProvider>,
+    kind: DatabaseKind,
+) -> Arc<dyn TableProvider> {
+    let schema = fallback.schema();
+    let rule = GuardedFederation {
+        planner: Arc::new(SQLFederationPlanner::new(executor.clone())),
+        policy: PushdownPolicy { kind },
+    };
+    let provider = Arc::new(SQLFederationProvider {
+        optimizer: Arc::new(Optimizer::with_rules(vec![Arc::new(rule)])),
+        executor,
+    });
+    let source = Arc::new(SQLTableSource::new_with_schema(
+        provider,
+        RemoteTableRef::from(reference),
+        schema,
+    ));
+    Arc::new(FederatedTableProviderAdaptor::new_with_provider(
+        source, fallback,
+    ))
+}

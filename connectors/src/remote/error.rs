@@ -1,0 +1,123 @@
+//! Errors of remote sources, each naming the source, none carrying a secret.
+
+use std::error::Error as StdError;
+
+/// What went wrong with a remote database, as the client should hear it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceError {
+    /// The database cannot be reached or refused the gateway (down, wrong
+    /// host, wrong password): SQLSTATE class 08.
+    #[error("source \"{source_name}\" is unavailable: {reason}")]
+    Unavailable { source_name: String, reason: String },
+    /// The database ran the statement and failed it; `sqlstate` is its own
+    /// code when it gave one.
+    #[error("source \"{source_name}\" failed the query: {message}")]
+    Remote {
+        source_name: String,
+        sqlstate: Option<String>,
+        message: String,
+    },
+}
+
+impl SourceError {
+    /// The SQLSTATE the client receives.
+    pub fn sqlstate(&self) -> &str {
+        match self {
+            // connection_exception: "sqlclient unable to establish sqlconnection"
+            Self::Unavailable { .. } => "08001",
+            Self::Remote { sqlstate, .. } => sqlstate.as_deref().unwrap_or("XX000"),
+        }
+    }
+
+    /// A failure of a statement sent to the source: the database's own code
+    /// when it has one; a lost connection is class 08.
+    pub(crate) fn from_query(source_name: &str, error: &(dyn StdError + 'static)) -> SourceError {
+        // Already ours (a connection the guard refused): keep it.
+        if let Some(ours) = chain(error).find_map(|e| e.downcast_ref::<SourceError>()) {
+            return ours.clone();
+        }
+        let sqlstate = remote_sqlstate(error);
+        if sqlstate.is_none() && is_connection_failure(error) {
+            return SourceError::Unavailable {
+                source_name: source_name.to_owned(),
+                reason: innermost_message(error),
+            };
+        }
+        SourceError::Remote {
+            source_name: source_name.to_owned(),
+            sqlstate,
+            message: innermost_message(error),
+        }
+    }
+}
+
+/// A source's error as the client should see it: SQLSTATE and message.
+pub fn classify_source_error(error: &(dyn StdError + 'static)) -> Option<(String, String)> {
+    let source_error = error.downcast_ref::<SourceError>()?;
+    Some((source_error.sqlstate().to_owned(), source_error.to_string()))
+}
+
+/// The SQLSTATE a database attached to an error somewhere in its chain.
+pub fn remote_sqlstate(error: &(dyn StdError + 'static)) -> Option<String> {
+    chain(error).find_map(|e| {
+        if let Some(pg) = e.downcast_ref::<tokio_postgres::Error>() {
+            return pg.code().map(|c| c.code().to_owned());
+        }
+        if let Some(db) = e.downcast_ref::<tokio_postgres::error::DbError>() {
+            return Some(db.code().code().to_owned());
+        }
+        if let Some(mysql_async::Error::Server(server)) = e.downcast_ref::<mysql_async::Error>() {
+            return Some(server.state.clone());
+        }
+        None
+    })
+}
+
+fn is_connection_failure(error: &(dyn StdError + 'static)) -> bool {
+    chain(error).any(|e| {
+        if let Some(pg) = e.downcast_ref::<tokio_postgres::Error>() {
+            return pg.is_closed();
+        }
+        if let Some(my) = e.downcast_ref::<mysql_async::Error>() {
+            return matches!(my, mysql_async::Error::Io(_))
+                || matches!(
+                    my,
+                    mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed)
+                );
+        }
+        e.downcast_ref::<std::io::Error>().is_some()
+    })
+}
+
+/// The most specific message: the libraries wrap driver errors in several
+/// layers of "Failed to execute query." that say nothing to a user.
+fn innermost_message(error: &(dyn StdError + 'static)) -> String {
+    if let Some(db) = chain(error).find_map(|e| e.downcast_ref::<tokio_postgres::error::DbError>())
+    {
+        return db.message().to_owned();
+    }
+    if let Some(pg) = chain(error).find_map(|e| e.downcast_ref::<tokio_postgres::Error>()) {
+        if let Some(db) = pg.as_db_error() {
+            return db.message().to_owned();
+        }
+        return pg.to_string();
+    }
+    if let Some(my) = chain(error).find_map(|e| e.downcast_ref::<mysql_async::Error>()) {
+        if let mysql_async::Error::Server(server) = my {
+            return server.message.clone();
+        }
+        return my.to_string();
+    }
+    let last = chain(error).last().unwrap_or(error);
+    last.to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn chain<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(error), |e| (*e).source())
+}

@@ -1,0 +1,170 @@
+//! The SQL executor federation hands pushed-down statements to.
+//!
+//! It wraps the table-providers executor (which knows the dialect and, for
+//! MySQL, rewrites window frames) and replaces two things: the compute
+//! context, so that tables of one source, and only of one source, are joined
+//! in the database; and execution, so that a failure keeps its cause (the
+//! library turns every error into text, losing the database's SQLSTATE).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::{DataFusionError, Result, Statistics};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::PhysicalExpr;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::sql::sqlparser::ast::{Ident, SelectItem, SetExpr, Statement};
+use datafusion::sql::sqlparser::dialect::MySqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::unparser::dialect::Dialect;
+use datafusion_federation::sql::{AstAnalyzer, LogicalOptimizer, SQLExecutor};
+use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
+use datafusion_table_providers::sql::db_connection_pool::dbconnection::query_arrow;
+use futures::TryStreamExt;
+
+use super::error::SourceError;
+
+pub(crate) struct SourceExecutor<T: 'static, P: 'static> {
+    pub source_name: String,
+    pub inner: Arc<dyn SQLExecutor>,
+    pub pool: Arc<dyn DbConnectionPool<T, P> + Send + Sync>,
+    /// Name the statement's columns `c0, c1, …` and match them by position.
+    pub positional_names: bool,
+}
+
+#[async_trait]
+impl<T: 'static, P: 'static> SQLExecutor for SourceExecutor<T, P> {
+    fn name(&self) -> &str {
+        &self.source_name
+    }
+
+    /// One context per source: federation merges sub-plans whose providers
+    /// have equal contexts into one statement. (The library's context is
+    /// host, port, database and user; ours shows no connection detail in
+    /// EXPLAIN.)
+    fn compute_context(&self) -> Option<String> {
+        Some(format!("source={}", self.source_name))
+    }
+
+    fn dialect(&self) -> Arc<dyn Dialect> {
+        self.inner.dialect()
+    }
+
+    fn logical_optimizer(&self) -> Option<LogicalOptimizer> {
+        self.inner.logical_optimizer()
+    }
+
+    fn ast_analyzer(&self) -> Option<AstAnalyzer> {
+        self.inner.ast_analyzer()
+    }
+
+    fn execute(
+        &self,
+        query: &str,
+        schema: SchemaRef,
+        _filters: &[Arc<dyn PhysicalExpr>],
+    ) -> Result<SendableRecordBatchStream> {
+        let (sql, projected) = match self.positional_names {
+            true => positional(query, &schema)?,
+            false => (query.to_owned(), Arc::clone(&schema)),
+        };
+        tracing::debug!(source = %self.source_name, %sql, "sending to source");
+        let pool = Arc::clone(&self.pool);
+        let source_name = self.source_name.clone();
+        let start = async move {
+            let connection = pool.connect().await.map_err(DataFusionError::External)?;
+            query_arrow(connection, sql, Some(projected))
+                .await
+                .map_err(|e| {
+                    DataFusionError::External(Box::new(SourceError::from_query(&source_name, &e)))
+                })
+        };
+        let names = Arc::clone(&schema);
+        let stream = futures::stream::once(start)
+            .try_flatten()
+            .and_then(move |batch| futures::future::ready(renamed(batch, &names)));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+
+    async fn statistics(&self, plan: &LogicalPlan) -> Result<Statistics> {
+        self.inner.statistics(plan).await
+    }
+
+    async fn table_names(&self) -> Result<Vec<String>> {
+        self.inner.table_names().await
+    }
+
+    async fn get_table_schema(&self, table_name: &str) -> Result<SchemaRef> {
+        self.inner.get_table_schema(table_name).await
+    }
+}
+
+/// Rewrites the statement so that its columns are named `c0, c1, …`, and
+/// the expected schema to match.
+fn positional(query: &str, schema: &SchemaRef) -> Result<(String, SchemaRef)> {
+    let unchanged = || Ok((query.to_owned(), Arc::clone(schema)));
+    let Ok(mut statements) = Parser::parse_sql(&MySqlDialect {}, query) else {
+        return unchanged();
+    };
+    let Some(Statement::Query(statement)) = statements.first_mut() else {
+        return unchanged();
+    };
+    // A set operation takes its column names from its first SELECT.
+    let mut body = statement.body.as_mut();
+    let select = loop {
+        match body {
+            SetExpr::Select(select) => break select,
+            SetExpr::SetOperation { left, .. } => body = left.as_mut(),
+            SetExpr::Query(query) => body = query.body.as_mut(),
+            _ => return unchanged(),
+        }
+    };
+    if select.projection.len() != schema.fields().len() {
+        return unchanged();
+    }
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let alias = Ident::with_quote('`', format!("c{i}"));
+        *item = match std::mem::replace(item, SelectItem::Wildcard(Default::default())) {
+            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
+                SelectItem::ExprWithAlias { expr, alias }
+            }
+            _ => return unchanged(),
+        };
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| f.as_ref().clone().with_name(format!("c{i}")))
+        .collect();
+    Ok((statement.to_string(), Arc::new(Schema::new(fields))))
+}
+
+/// The batch under the names DataFusion expects.
+fn renamed(batch: RecordBatch, names: &SchemaRef) -> Result<RecordBatch> {
+    if batch.num_columns() != names.fields().len()
+        || batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(names.fields())
+            .all(|(a, b)| a.name() == b.name())
+    {
+        return Ok(batch);
+    }
+    let fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(names.fields())
+        .map(|(field, name)| field.as_ref().clone().with_name(name.name()))
+        .collect();
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        batch.columns().to_vec(),
+    )?)
+}

@@ -1,0 +1,425 @@
+//! What may be pushed into a database, and the optimizer rule that pushes
+//! only that.
+//!
+//! datafusion-federation hands a source the largest sub-plan over its
+//! tables, whatever is in it; the unparser then writes SQL the database may
+//! reject (DataFusion-only functions) or, worse, run with other semantics
+//! (MySQL's `/` on integers, `||` as OR, locale-dependent `upper`, numeric
+//! scales). Each source's federation provider here uses [`GuardedFederation`]
+//! instead: a sub-plan is pushed whole only if every node and expression in
+//! it is on its dialect's list; otherwise the node that is not stays in
+//! DataFusion and its inputs are tried one by one. The lists are what the
+//! differential tests (tests/federation/differential.sql) prove equal.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{DFSchema, NullEquality, Result};
+use datafusion::logical_expr::expr::{AggregateFunction, WindowFunction, WindowFunctionDefinition};
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, ExprSchemable, Extension, JoinType, LogicalPlan, LogicalPlanBuilder, Operator,
+};
+use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+use datafusion_federation::FederatedPlanNode;
+use datafusion_federation::sql::SQLFederationPlanner;
+
+use super::DatabaseKind;
+
+/// Functions whose results the database computes exactly as DataFusion.
+const POSTGRES_FUNCTIONS: &[&str] = &[
+    "abs",
+    "coalesce",
+    "nullif",
+    "length",
+    "character_length",
+    "char_length",
+    "substr",
+    "substring",
+    "btrim",
+    "ltrim",
+    "rtrim",
+    "replace",
+    "strpos",
+    "starts_with",
+    "concat",
+    "date_part",
+    "ceil",
+    "floor",
+    "sqrt",
+];
+const MYSQL_FUNCTIONS: &[&str] = &["abs", "coalesce", "nullif"];
+
+const POSTGRES_AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];
+const MYSQL_AGGREGATES: &[&str] = &["count", "sum", "min", "max"];
+
+const POSTGRES_WINDOWS: &[&str] = &[
+    "row_number",
+    "rank",
+    "dense_rank",
+    "lag",
+    "lead",
+    "first_value",
+    "last_value",
+    "count",
+    "sum",
+    "min",
+    "max",
+];
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PushdownPolicy {
+    pub kind: DatabaseKind,
+}
+
+impl PushdownPolicy {
+    /// Whether `plan`, with everything below it, can run in the database.
+    pub fn allows(&self, plan: &LogicalPlan) -> bool {
+        let mut allowed = true;
+        let _ = plan.apply(|node| {
+            if !self.allows_node(node) {
+                allowed = false;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        allowed
+    }
+
+    fn allows_node(&self, node: &LogicalPlan) -> bool {
+        // A NULL-typed column comes back from the database as text.
+        if node
+            .schema()
+            .fields()
+            .iter()
+            .any(|f| f.data_type() == &DataType::Null)
+        {
+            return false;
+        }
+        let shape_ok = match node {
+            LogicalPlan::TableScan(_)
+            | LogicalPlan::Projection(_)
+            | LogicalPlan::Filter(_)
+            | LogicalPlan::Sort(_)
+            | LogicalPlan::Limit(_)
+            | LogicalPlan::SubqueryAlias(_)
+            | LogicalPlan::Union(_) => true,
+            LogicalPlan::Aggregate(aggregate) => {
+                // DISTINCT over computed values loses its column names in SQL
+                // (regression: differential query `SELECT DISTINCT qty % 3`).
+                let computed_input = match aggregate.input.as_ref() {
+                    LogicalPlan::Projection(projection) => projection
+                        .expr
+                        .iter()
+                        .any(|e| !matches!(e.clone().unalias(), Expr::Column(_))),
+                    _ => false,
+                };
+                !aggregate.aggr_expr.is_empty()
+                    || (!computed_input
+                        && aggregate
+                            .group_expr
+                            .iter()
+                            .all(|e| matches!(e, Expr::Column(_))))
+            }
+            LogicalPlan::Distinct(_) => true,
+            LogicalPlan::Join(join) => {
+                // INTERSECT and EXCEPT become joins where NULL equals NULL,
+                // which the SQL written for them does not preserve.
+                join.null_equality == NullEquality::NullEqualsNothing
+                    && !join.null_aware
+                    && match self.kind {
+                        DatabaseKind::Postgres => true,
+                        DatabaseKind::Mysql => !matches!(join.join_type, JoinType::Full),
+                    }
+            }
+            LogicalPlan::Window(_) => self.kind == DatabaseKind::Postgres,
+            _ => false,
+        };
+        if !shape_ok {
+            return false;
+        }
+        // Expressions are typed against what they read: both sides of a join
+        // (a semi join outputs only one), the input of anything else.
+        let joined;
+        let schema = match node {
+            LogicalPlan::Join(join) => match join.left.schema().join(join.right.schema()) {
+                Ok(both) => {
+                    joined = both;
+                    &joined
+                }
+                Err(_) => return false,
+            },
+            _ => node
+                .inputs()
+                .first()
+                .map(|i| i.schema().as_ref())
+                .unwrap_or(node.schema().as_ref()),
+        };
+        if self.kind == DatabaseKind::Mysql && !mysql_allows_node(node, schema) {
+            return false;
+        }
+        let mut exprs_ok = true;
+        let _ = node.apply_expressions(|expr| {
+            if !self.allows_expr(expr, schema) {
+                exprs_ok = false;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        exprs_ok
+    }
+
+    fn allows_expr(&self, expr: &Expr, schema: &DFSchema) -> bool {
+        let mut allowed = true;
+        let _ = expr.apply(|e| {
+            if !self.allows_one(e, schema) {
+                allowed = false;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        allowed
+    }
+
+    /// One expression node, its children aside.
+    fn allows_one(&self, expr: &Expr, schema: &DFSchema) -> bool {
+        let postgres = self.kind == DatabaseKind::Postgres;
+        match expr {
+            Expr::Column(_) | Expr::Alias(_) => true,
+            // MySQL reads a backslash in a literal as an escape.
+            Expr::Literal(value, _) => {
+                postgres
+                    || !value
+                        .try_as_str()
+                        .flatten()
+                        .is_some_and(|s| s.contains('\\'))
+            }
+            Expr::Not(_)
+            | Expr::IsNull(_)
+            | Expr::IsNotNull(_)
+            | Expr::IsTrue(_)
+            | Expr::IsFalse(_)
+            | Expr::IsNotTrue(_)
+            | Expr::IsNotFalse(_)
+            | Expr::Negative(_) => true,
+            Expr::Between(between) => postgres || !is_text(&between.expr, schema),
+            Expr::InList(list) => postgres || !is_text(&list.expr, schema),
+            Expr::Case(case) => postgres || !case.expr.as_ref().is_some_and(|e| is_text(e, schema)),
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                self.allows_operator(*op)
+                    && (postgres
+                        || !(is_comparison(*op)
+                            && (is_text(left, schema) || is_text(right, schema))))
+            }
+            Expr::Like(like) => {
+                if !postgres {
+                    // Collations decide case and trailing spaces in MySQL.
+                    return false;
+                }
+                if !like.case_insensitive {
+                    return true;
+                }
+                // ILIKE folds case by the database's locale: ASCII only is safe.
+                postgres
+                    && matches!(like.pattern.as_ref(), Expr::Literal(value, _)
+                        if value.try_as_str().flatten().is_some_and(str::is_ascii))
+            }
+            Expr::Cast(cast) => {
+                let from = cast.expr.get_type(schema).unwrap_or(DataType::Null);
+                allows_cast(&from, cast.field.data_type())
+            }
+            Expr::ScalarFunction(function) => {
+                let names = if postgres {
+                    POSTGRES_FUNCTIONS
+                } else {
+                    MYSQL_FUNCTIONS
+                };
+                let name = function.name();
+                names.contains(&name)
+                    // date_part on timestamptz depends on the session time zone.
+                    && !(name == "date_part"
+                        && function.args.iter().any(|a| {
+                            matches!(a.get_type(schema), Ok(DataType::Timestamp(_, Some(_))))
+                        }))
+            }
+            Expr::AggregateFunction(AggregateFunction { func, params }) => {
+                let names = if postgres {
+                    POSTGRES_AGGREGATES
+                } else {
+                    MYSQL_AGGREGATES
+                };
+                let decimal_avg = func.name() == "avg"
+                    && params.args.iter().any(|a| {
+                        matches!(
+                            a.get_type(schema),
+                            Ok(DataType::Decimal128(..) | DataType::Decimal256(..))
+                        )
+                    });
+                let text_extreme = !postgres
+                    && matches!(func.name(), "min" | "max")
+                    && params.args.iter().any(|a| is_text(a, schema));
+                names.contains(&func.name())
+                    && !text_extreme
+                    && params.filter.is_none()
+                    && params.order_by.is_empty()
+                    && !decimal_avg
+            }
+            Expr::WindowFunction(window) => postgres && allows_window(window),
+            _ => false,
+        }
+    }
+
+    fn allows_operator(&self, op: Operator) -> bool {
+        use Operator as O;
+        match op {
+            O::Eq
+            | O::NotEq
+            | O::Lt
+            | O::LtEq
+            | O::Gt
+            | O::GtEq
+            | O::And
+            | O::Or
+            | O::Plus
+            | O::Minus
+            | O::Multiply
+            | O::Modulo => true,
+            // MySQL: `/` on integers gives a decimal, `||` is OR.
+            O::Divide | O::StringConcat | O::IsDistinctFrom | O::IsNotDistinctFrom => {
+                self.kind == DatabaseKind::Postgres
+            }
+            _ => false,
+        }
+    }
+}
+
+fn is_comparison(op: Operator) -> bool {
+    use Operator as O;
+    matches!(
+        op,
+        O::Eq
+            | O::NotEq
+            | O::Lt
+            | O::LtEq
+            | O::Gt
+            | O::GtEq
+            | O::IsDistinctFrom
+            | O::IsNotDistinctFrom
+    )
+}
+
+fn is_text(expr: &Expr, schema: &DFSchema) -> bool {
+    matches!(
+        expr.get_type(schema),
+        Ok(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) | Err(_)
+    )
+}
+
+/// MySQL compares, groups and sorts text by collation (case-insensitive by
+/// default, trailing spaces ignored: `'a' = 'a '`), where DataFusion
+/// compares bytes; and it sorts NULLs first ascending, last descending,
+/// whatever the query says. Plans that depend on either stay local
+/// (regressions: differential queries `name = 'trailing space'`,
+/// `ORDER BY qty NULLS LAST, id`, `ORDER BY name, id`).
+fn mysql_allows_node(node: &LogicalPlan, schema: &DFSchema) -> bool {
+    match node {
+        LogicalPlan::Sort(sort) => sort.expr.iter().all(|s| {
+            let nullable = s.expr.nullable(schema).unwrap_or(true);
+            !is_text(&s.expr, schema) && (!nullable || s.nulls_first == s.asc)
+        }),
+        LogicalPlan::Aggregate(aggregate) => {
+            !aggregate.group_expr.iter().any(|e| is_text(e, schema))
+        }
+        LogicalPlan::Distinct(_) => !node.schema().fields().iter().any(|f| {
+            matches!(
+                f.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            )
+        }),
+        LogicalPlan::Join(join) => !join
+            .on
+            .iter()
+            .any(|(l, r)| is_text(l, schema) || is_text(r, schema)),
+        _ => true,
+    }
+}
+
+fn allows_window(window: &WindowFunction) -> bool {
+    let name = match &window.fun {
+        WindowFunctionDefinition::AggregateUDF(udf) => udf.name(),
+        WindowFunctionDefinition::WindowUDF(udf) => udf.name(),
+    };
+    POSTGRES_WINDOWS.contains(&name) && window.params.filter.is_none()
+}
+
+/// Casts whose results do not depend on text formatting or time zones.
+fn allows_cast(from: &DataType, to: &DataType) -> bool {
+    let exact = |t: &DataType| {
+        t.is_integer()
+            || matches!(
+                t,
+                DataType::Decimal128(..) | DataType::Decimal256(..) | DataType::Date32
+            )
+    };
+    let float = |t: &DataType| t.is_floating();
+    (exact(from) && (exact(to) || float(to))) || (float(from) && float(to))
+}
+
+/// The federation provider's rule: wraps the largest allowed sub-plans of
+/// what it is given for the database, leaving the rest to DataFusion.
+#[derive(Debug)]
+pub(crate) struct GuardedFederation {
+    pub planner: Arc<SQLFederationPlanner>,
+    pub policy: PushdownPolicy,
+}
+
+impl GuardedFederation {
+    fn federate(&self, plan: LogicalPlan, is_root: bool) -> Result<LogicalPlan> {
+        // An alias alone has no SELECT list of its own; push what is under it
+        // (regression: differential query `WHERE EXISTS (…)` on MySQL).
+        let bare_alias = !is_root && matches!(plan, LogicalPlan::SubqueryAlias(_));
+        if !bare_alias && self.policy.allows(&plan) {
+            // Below a node kept local, the pushed part must be a SELECT
+            // with its own column list for the unparser.
+            let plan = if is_root || matches!(plan, LogicalPlan::Projection(_)) {
+                plan
+            } else {
+                let columns = plan.schema().columns().into_iter().map(Expr::Column);
+                LogicalPlanBuilder::from(plan).project(columns)?.build()?
+            };
+            let node = FederatedPlanNode::new(plan, self.planner.clone());
+            return Ok(LogicalPlan::Extension(Extension {
+                node: Arc::new(node),
+            }));
+        }
+        let inputs = plan
+            .inputs()
+            .into_iter()
+            .map(|input| self.federate(input.clone(), false))
+            .collect::<Result<Vec<_>>>()?;
+        plan.with_new_exprs(plan.expressions(), inputs)
+    }
+}
+
+impl OptimizerRule for GuardedFederation {
+    fn name(&self) -> &str {
+        "tributary_guarded_federation"
+    }
+
+    fn supports_rewrite(&self) -> bool {
+        true
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        if let LogicalPlan::Extension(Extension { node }) = &plan
+            && node.name() == "Federated"
+        {
+            return Ok(Transformed::no(plan));
+        }
+        Ok(Transformed::yes(self.federate(plan, true)?))
+    }
+}
