@@ -12,6 +12,7 @@ use datafusion_federation::FederatedTableProviderAdaptor;
 use datafusion_federation::sql::{
     RemoteTableRef, SQLExecutor, SQLFederationPlanner, SQLFederationProvider, SQLTableSource,
 };
+use datafusion_table_providers::UnsupportedTypeAction;
 use datafusion_table_providers::mysql::DynMySQLConnectionPool;
 use datafusion_table_providers::mysql::conn::MySQLConnection;
 use datafusion_table_providers::mysql::pool::MySQLConnectionPool;
@@ -114,6 +115,8 @@ async fn open_postgres(
     let pool = PostgresConnectionPool::new(params)
         .await
         .map_err(|e| endpoint.unavailable(first_line(&e)))?;
+    // Types without an Arrow mapping of their own (jsonb, say) arrive as text.
+    let pool = pool.with_unsupported_type_action(UnsupportedTypeAction::String);
     let inner: Arc<DynPostgresConnectionPool> = Arc::new(pool);
     let pool: Arc<DynPostgresConnectionPool> = Arc::new(GuardedPool { inner, endpoint });
     Ok(Arc::new(Postgres {

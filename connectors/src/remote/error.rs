@@ -36,17 +36,30 @@ impl SourceError {
         if let Some(ours) = chain(error).find_map(|e| e.downcast_ref::<SourceError>()) {
             return ours.clone();
         }
+        let message = innermost_message(error);
+        // A column whose type has no mapping: a clear "not supported".
+        let unreadable = message
+            .to_ascii_lowercase()
+            .contains("unsupported data type")
+            || message.starts_with("error deserializing column");
+        if unreadable {
+            return SourceError::Remote {
+                source_name: source_name.to_owned(),
+                sqlstate: Some("0A000".to_owned()),
+                message,
+            };
+        }
         let sqlstate = remote_sqlstate(error);
         if sqlstate.is_none() && is_connection_failure(error) {
             return SourceError::Unavailable {
                 source_name: source_name.to_owned(),
-                reason: innermost_message(error),
+                reason: message,
             };
         }
         SourceError::Remote {
             source_name: source_name.to_owned(),
             sqlstate,
-            message: innermost_message(error),
+            message,
         }
     }
 }
@@ -100,7 +113,10 @@ fn innermost_message(error: &(dyn StdError + 'static)) -> String {
         if let Some(db) = pg.as_db_error() {
             return db.message().to_owned();
         }
-        return pg.to_string();
+        return match pg.source() {
+            Some(cause) => format!("{pg}: {cause}"),
+            None => pg.to_string(),
+        };
     }
     if let Some(my) = chain(error).find_map(|e| e.downcast_ref::<mysql_async::Error>()) {
         if let mysql_async::Error::Server(server) = my {
@@ -120,4 +136,36 @@ fn chain<'a>(
     error: &'a (dyn StdError + 'static),
 ) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
     std::iter::successors(Some(error), |e| (*e).source())
+}
+
+impl SourceError {
+    /// Names the column a driver reported by position ("error deserializing
+    /// column 3") after the query's own schema.
+    pub(crate) fn naming_columns(self, names: &[String]) -> SourceError {
+        let SourceError::Remote {
+            source_name,
+            sqlstate,
+            message,
+        } = self
+        else {
+            return self;
+        };
+        let named = message
+            .strip_prefix("error deserializing column ")
+            .and_then(|rest| {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                let index: usize = digits.parse().ok()?;
+                let name = names.get(index)?;
+                Some(format!(
+                    "cannot read column \"{name}\"{}",
+                    &rest[digits.len()..]
+                ))
+            })
+            .unwrap_or(message);
+        SourceError::Remote {
+            source_name,
+            sqlstate,
+            message: named,
+        }
+    }
 }

@@ -75,12 +75,15 @@ impl<T: 'static, P: 'static> SQLExecutor for SourceExecutor<T, P> {
         tracing::debug!(source = %self.source_name, %sql, "sending to source");
         let pool = Arc::clone(&self.pool);
         let source_name = self.source_name.clone();
+        let column_names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         let start = async move {
             let connection = pool.connect().await.map_err(DataFusionError::External)?;
             query_arrow(connection, sql, Some(projected))
                 .await
                 .map_err(|e| {
-                    DataFusionError::External(Box::new(SourceError::from_query(&source_name, &e)))
+                    let error =
+                        SourceError::from_query(&source_name, &e).naming_columns(&column_names);
+                    DataFusionError::External(Box::new(error))
                 })
         };
         let names = Arc::clone(&schema);

@@ -4,6 +4,7 @@
 mod basics;
 mod differential;
 mod lifecycle;
+mod types;
 
 use tokio_postgres::{Client, SimpleQueryMessage};
 use tributary_tests::{DATABASE_PASSWORD, Gateway, MariaDbServer, PostgresServer};
