@@ -51,6 +51,9 @@ impl SourceSpec {
 #[derive(Debug)]
 pub struct SourceStatus {
     pub name: String,
+    /// Where unqualified names resolve for a client connected with
+    /// `dbname=<source>`.
+    pub default_schema: String,
     pub tables: Vec<String>,
     /// Why the source, or some of its tables, cannot be queried.
     pub problems: Vec<String>,
@@ -104,6 +107,16 @@ pub async fn build_session(
     context.register_udf(refresh_udf(remote, other));
 
     setup_pg_catalog(&context, DEFAULT_CATALOG, EmptyContextProvider).map_err(|e| *e)?;
+    // The same pg_catalog in each source's catalog, for clients connected
+    // with dbname=<source>.
+    let pg_catalog = default_catalog
+        .schema("pg_catalog")
+        .ok_or_else(|| DataFusionError::Internal("pg_catalog was not registered".into()))?;
+    for status in &statuses {
+        if let Some(catalog) = context.catalog(&status.name) {
+            catalog.register_schema("pg_catalog", pg_catalog.clone())?;
+        }
+    }
     context.register_udf(version_udf(emulated_version));
     Ok((context, statuses))
 }
@@ -173,6 +186,7 @@ async fn open_source(source: &SourceSpec, state: &SessionState) -> Result<Opened
             let database = RemoteSource::open(spec.clone()).await;
             let status = SourceStatus {
                 name: spec.name.clone(),
+                default_schema: spec.default_schema().to_owned(),
                 tables: database.table_names(),
                 problems: database.problems(),
             };
@@ -186,6 +200,7 @@ async fn open_source(source: &SourceSpec, state: &SessionState) -> Result<Opened
         SourceSpec::Unavailable { name, reason } => {
             let status = SourceStatus {
                 name: name.clone(),
+                default_schema: SOURCE_DEFAULT_SCHEMA.to_owned(),
                 tables: Vec::new(),
                 problems: vec![reason.clone()],
             };
@@ -203,6 +218,7 @@ async fn open_source(source: &SourceSpec, state: &SessionState) -> Result<Opened
 fn files_status(spec: &FilesSpec, schema: &FilesSchema) -> SourceStatus {
     SourceStatus {
         name: spec.name.clone(),
+        default_schema: SOURCE_DEFAULT_SCHEMA.to_owned(),
         tables: schema.table_names(),
         problems: schema.problems(),
     }

@@ -73,6 +73,10 @@ pub async fn run(
         FrontEndOptions {
             trust_user: TRUST_USER.to_owned(),
             execution_runtime: Some(execution),
+            databases: statuses
+                .iter()
+                .map(|s| (s.name.clone(), s.default_schema.clone()))
+                .collect(),
             ..FrontEndOptions::default()
         },
         shutdown_signal(),

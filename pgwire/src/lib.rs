@@ -18,4 +18,4 @@ mod startup;
 
 pub use server::{FrontEndOptions, serve};
 pub use sqlstate::{ClassifiedError, ExternalClassifier, classify, codes, set_external_classifier};
-pub use startup::EMULATED_SERVER_VERSION;
+pub use startup::{DatabaseRoutes, EMULATED_SERVER_VERSION};

@@ -29,7 +29,7 @@ use crate::in_flight::InFlight;
 use crate::read_only::ReadOnlyHook;
 use crate::session::ClientSession;
 use crate::sqlstate::assign_sqlstate;
-use crate::startup::TrustStartup;
+use crate::startup::{DatabaseRoutes, StartupShared, TrustStartup};
 
 /// How the front end admits clients and winds down.
 #[derive(Debug, Clone)]
@@ -41,6 +41,8 @@ pub struct FrontEndOptions {
     /// The runtime statements execute on, apart from the one that serves
     /// connections. `None` runs them on the caller's runtime.
     pub execution_runtime: Option<tokio::runtime::Handle>,
+    /// The databases (`dbname`) clients may connect to besides the default.
+    pub databases: DatabaseRoutes,
 }
 
 impl Default for FrontEndOptions {
@@ -49,6 +51,7 @@ impl Default for FrontEndOptions {
             trust_user: "tributary".to_owned(),
             shutdown_grace: Duration::from_secs(10),
             execution_runtime: None,
+            databases: DatabaseRoutes::new(),
         }
     }
 }
@@ -93,7 +96,7 @@ impl PgWireServerHandlers for Handlers {
 /// What every connection shares.
 struct Shared {
     context: Arc<SessionContext>,
-    startup: Arc<TrustStartup>,
+    startup: Arc<StartupShared>,
     cancel: Arc<Cancellation>,
     in_flight: InFlight,
     executor: Executor,
@@ -113,14 +116,14 @@ impl Shared {
         // A copy of the state: catalogs, object stores and functions are
         // shared behind Arcs; settings changed with SET stay in this session.
         let context = Arc::new(SessionContext::new_with_state(self.context.state()));
-        let service = DfSessionService::new_with_hooks(context, hooks);
+        let service = DfSessionService::new_with_hooks(context.clone(), hooks);
         Handlers {
             session: Arc::new(ClientSession::new(
                 service,
                 self.in_flight.clone(),
                 self.executor.clone(),
             )),
-            startup: self.startup.clone(),
+            startup: Arc::new(TrustStartup::new(self.startup.clone(), context)),
             cancel: self.cancel.clone(),
         }
     }
@@ -141,7 +144,11 @@ pub async fn serve(
     };
     let shared = Shared {
         context,
-        startup: Arc::new(TrustStartup::new(options.trust_user.clone(), &cancellation)),
+        startup: Arc::new(StartupShared::new(
+            options.trust_user.clone(),
+            &cancellation,
+            options.databases.clone(),
+        )),
         cancel: Arc::new(cancellation),
         in_flight: InFlight::default(),
         executor: Executor::new(options.execution_runtime.clone()),

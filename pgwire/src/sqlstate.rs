@@ -40,6 +40,7 @@ pub mod codes {
     pub const DATA_CORRUPTED: &str = "XX001";
     pub const INTERNAL_ERROR: &str = "XX000";
     pub const INVALID_AUTHORIZATION: &str = "28000";
+    pub const INVALID_CATALOG_NAME: &str = "3D000";
     pub const READ_ONLY_TRANSACTION: &str = "25006";
 }
 

@@ -1,7 +1,13 @@
 //! Connection start-up: who may connect, and what the server tells the client.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::prelude::SessionContext;
 
 use async_trait::async_trait;
 use datafusion_postgres::pgwire::api::auth::{
@@ -22,19 +28,30 @@ use crate::sqlstate::codes;
 /// behaviour we emulate. Drivers parse the leading number.
 pub const EMULATED_SERVER_VERSION: &str = "16.6";
 
-/// Accepts exactly one user, without a password, like PostgreSQL's `trust`
-/// for local connections. The server refuses to listen beyond loopback while
-/// this is the only authentication it has.
-pub struct TrustStartup {
+/// The databases a client may ask for at connect time: each source's name,
+/// mapped to the schema its unqualified names resolve in.
+pub type DatabaseRoutes = BTreeMap<String, String>;
+
+/// Database names that mean "the default catalog": ours, and what clients
+/// send when told nothing (their user name, PostgreSQL's `postgres`).
+const DEFAULT_DATABASES: [&str; 3] = ["", "tributary", "postgres"];
+
+/// What start-up needs that all connections share.
+pub(crate) struct StartupShared {
     user: String,
     planning: Arc<ConnectionManager>,
     rows: Arc<ConnectionManager>,
     pids: RandomPidSecretKeyGenerator,
     parameters: DefaultServerParameterProvider,
+    databases: DatabaseRoutes,
 }
 
-impl TrustStartup {
-    pub(crate) fn new(user: impl Into<String>, cancellation: &Cancellation) -> Self {
+impl StartupShared {
+    pub(crate) fn new(
+        user: impl Into<String>,
+        cancellation: &Cancellation,
+        databases: DatabaseRoutes,
+    ) -> Self {
         let mut parameters = DefaultServerParameterProvider::default();
         parameters.server_version = format!(
             "{EMULATED_SERVER_VERSION} (Tributary {})",
@@ -46,7 +63,62 @@ impl TrustStartup {
             rows: cancellation.rows.clone(),
             pids: RandomPidSecretKeyGenerator::default(),
             parameters,
+            databases,
         }
+    }
+}
+
+/// Accepts exactly one user, without a password, like PostgreSQL's `trust`
+/// for local connections. The server refuses to listen beyond loopback while
+/// this is the only authentication it has. `dbname=<source>` makes that
+/// source's catalog the connection's default.
+pub struct TrustStartup {
+    shared: Arc<StartupShared>,
+    /// This connection's session, whose defaults the database decides.
+    session: Arc<SessionContext>,
+}
+
+impl TrustStartup {
+    pub(crate) fn new(shared: Arc<StartupShared>, session: Arc<SessionContext>) -> Self {
+        Self { shared, session }
+    }
+
+    /// Points the session at `database`, or says it does not exist.
+    fn route(&self, database: &str) -> PgWireResult<()> {
+        if DEFAULT_DATABASES.contains(&database) || database == self.shared.user {
+            return Ok(());
+        }
+        let Some(schema) = self.shared.databases.get(database) else {
+            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".to_owned(),
+                codes::INVALID_CATALOG_NAME.to_owned(),
+                format!(
+                    "database \"{database}\" does not exist: connect to \"tributary\" or to a source ({})",
+                    self.shared
+                        .databases
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ))));
+        };
+        {
+            let state = self.session.state_ref();
+            let mut state = state.write();
+            let catalog = &mut state.config_mut().options_mut().catalog;
+            catalog.default_catalog = database.to_owned();
+            catalog.default_schema = schema.clone();
+        }
+        let name = database.to_owned();
+        self.session.register_udf(create_udf(
+            "current_database",
+            vec![],
+            DataType::Utf8,
+            Volatility::Stable,
+            Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name.clone()))))),
+        ));
+        Ok(())
     }
 }
 
@@ -80,30 +152,36 @@ impl StartupHandler for TrustStartup {
             ))));
         }
         let user = client.metadata().get("user").cloned().unwrap_or_default();
-        if user != self.user {
+        if user != self.shared.user {
             tracing::info!(%user, peer = %client.socket_addr(), "refused connection: unknown user");
             return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
                 "FATAL".to_owned(),
                 codes::INVALID_AUTHORIZATION.to_owned(),
                 format!(
                     "role \"{user}\" does not exist: this server accepts only user \"{}\" until users are configured",
-                    self.user
+                    self.shared.user
                 ),
             ))));
         }
+        let database = client
+            .metadata()
+            .get("database")
+            .cloned()
+            .unwrap_or_default();
+        self.route(&database)?;
 
-        let (pid, secret_key) = self.pids.generate(client);
+        let (pid, secret_key) = self.shared.pids.generate(client);
         client.set_pid_and_secret_key(pid, secret_key.clone());
         // The handles let a CancelRequest on another connection reach the
         // statement running on this one; the guards unregister them when
         // the session ends.
-        let (handle, guard) = self.planning.register(pid, secret_key.clone());
+        let (handle, guard) = self.shared.planning.register(pid, secret_key.clone());
         client.session_extensions().insert(handle);
         client.session_extensions().insert(guard);
-        let (handle, guard) = self.rows.register(pid, secret_key);
+        let (handle, guard) = self.shared.rows.register(pid, secret_key);
         client.session_extensions().insert(RowsCancelHandle(handle));
         client.session_extensions().insert(RowsCancelGuard(guard));
 
-        finish_authentication(client, &self.parameters).await
+        finish_authentication(client, &self.shared.parameters).await
     }
 }

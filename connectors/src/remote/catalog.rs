@@ -242,24 +242,57 @@ async fn refresh_periodically(source: Weak<RemoteSource>, interval: Duration) {
     }
 }
 
-/// The catalog `<source>`: the database's schemas.
+/// The catalog `<source>`: the database's schemas, and schemas of the
+/// gateway's own registered beside them (`pg_catalog`, for clients that
+/// connect with `dbname=<source>`).
 #[derive(Debug)]
 pub struct RemoteCatalog {
     source: Arc<RemoteSource>,
+    local: RwLock<HashMap<String, Arc<dyn SchemaProvider>>>,
 }
 
 impl RemoteCatalog {
     pub fn new(source: Arc<RemoteSource>) -> Self {
-        Self { source }
+        Self {
+            source,
+            local: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn local(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        match self.local.read() {
+            Ok(local) => local.get(name).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(name).cloned(),
+        }
     }
 }
 
 impl CatalogProvider for RemoteCatalog {
     fn schema_names(&self) -> Vec<String> {
-        self.source.schema_names()
+        let mut names = self.source.schema_names();
+        match self.local.read() {
+            Ok(local) => names.extend(local.keys().cloned()),
+            Err(poisoned) => names.extend(poisoned.into_inner().keys().cloned()),
+        }
+        names
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> Result<Option<Arc<dyn SchemaProvider>>> {
+        let mut local = match self.local.write() {
+            Ok(local) => local,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Ok(local.insert(name.to_owned(), schema))
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if let Some(local) = self.local(name) {
+            return Some(local);
+        }
         let known = self.source.schema_names().iter().any(|s| s == name);
         // While the database is unreachable its schemas are unknown: let the
         // query reach the table lookup, which says why.

@@ -125,3 +125,84 @@ async fn the_password_never_leaves_the_gateway() {
         fed.gateway.log()
     );
 }
+
+async fn connect_to(fed: &Federation, database: &str) -> Result<tokio_postgres::Client, String> {
+    let address = fed.gateway.addr;
+    let config = format!(
+        "host={} port={} user=tributary dbname={database}",
+        address.ip(),
+        address.port()
+    );
+    let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| match e.as_db_error() {
+            Some(db) => format!("{} {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        })?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+#[tokio::test]
+async fn dbname_makes_a_source_the_default_catalog() {
+    let fed = Federation::start().await;
+    let pg = connect_to(&fed, "pg").await.expect("dbname=pg");
+    assert_eq!(
+        texts(&must(&pg, "SELECT count(*) FROM items").await),
+        [["60"]]
+    );
+    assert_eq!(
+        texts(&must(&pg, "SELECT count(*) FROM public.orders").await),
+        [["300"]]
+    );
+    assert_eq!(
+        texts(&must(&pg, "SELECT current_database()").await),
+        [["pg"]]
+    );
+    // Other sources stay reachable by their full names, and pg_catalog is there.
+    assert_eq!(
+        texts(&must(&pg, "SELECT count(*) FROM my.fed.items").await),
+        [["60"]]
+    );
+    must(&pg, "SELECT count(*) FROM pg_catalog.pg_namespace").await;
+
+    let my = connect_to(&fed, "my").await.expect("dbname=my");
+    let default = connect_to(&fed, "postgres").await.expect("dbname=postgres");
+    assert_eq!(
+        must(&my, "SELECT count(*) FROM items WHERE qty > 3").await,
+        must(&default, "SELECT count(*) FROM my.items WHERE qty > 3").await
+    );
+    assert_eq!(
+        texts(&must(&default, "SELECT count(*) FROM pg.items").await),
+        [["60"]]
+    );
+
+    let refused = connect_to(&fed, "nope").await.err().unwrap_or_default();
+    assert!(refused.starts_with("3D000"), "{refused}");
+    assert!(
+        refused.contains("pg"),
+        "the message lists the sources: {refused}"
+    );
+}
+
+#[tokio::test]
+async fn a_source_error_keeps_the_sqlstate_the_database_gave() {
+    let fed = Federation::start().await;
+    let client = fed.gateway.client().await;
+    // Pushed whole to PostgreSQL, which raises division_by_zero.
+    let error = super::rows(
+        &client,
+        "SELECT id / (qty - qty) FROM pg.items WHERE qty IS NOT NULL",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        error.starts_with("22012") && error.contains("\"pg\""),
+        "{error}"
+    );
+    // The session goes on.
+    assert_eq!(
+        texts(&must(&client, "SELECT count(*) FROM pg.items").await),
+        [["60"]]
+    );
+}
