@@ -1,6 +1,6 @@
 //! Sources that die, come back, start dead, and change.
 
-use super::{Federation, POSTGRES_DATA, database_source, must, rows, texts};
+use super::{Federation, POSTGRES_DATA, database_source, error_of, must, texts};
 use tributary_tests::{DATABASE_PASSWORD, Gateway, PostgresServer};
 
 fn assert_unavailable(error: &str, source: &str) {
@@ -26,18 +26,15 @@ async fn a_dead_source_fails_only_its_queries_and_comes_back() {
     );
 
     fed.postgres.stop();
-    let error = rows(&client, "SELECT count(*) FROM pg.items")
-        .await
-        .unwrap_err();
+    let error = error_of(&client, "SELECT count(*) FROM pg.items").await;
     assert_unavailable(&error, "pg");
     // A join touching it fails too; everything else keeps working, in this
     // session and in others.
-    let error = rows(
+    let error = error_of(
         &client,
         "SELECT count(*) FROM pg.orders o JOIN my.items i ON i.id = o.item_id",
     )
-    .await
-    .unwrap_err();
+    .await;
     assert_unavailable(&error, "pg");
     assert_eq!(
         texts(&must(&client, "SELECT count(*) FROM my.items").await),
@@ -56,9 +53,7 @@ async fn a_dead_source_fails_only_its_queries_and_comes_back() {
     );
 
     fed.mariadb.stop();
-    let error = rows(&client, "SELECT sum(qty) FROM my.items")
-        .await
-        .unwrap_err();
+    let error = error_of(&client, "SELECT sum(qty) FROM my.items").await;
     assert_unavailable(&error, "my");
     assert_eq!(
         texts(&must(&client, "SELECT count(*) FROM pg.items").await),
@@ -79,9 +74,7 @@ async fn a_source_down_at_start_does_not_stop_the_gateway() {
     let config = database_source("pg", "postgres", postgres.port, "");
     let gateway = Gateway::start_with(Some(&config), &[("FED_PASSWORD", DATABASE_PASSWORD)]);
     let client = gateway.client().await;
-    let error = rows(&client, "SELECT count(*) FROM pg.items")
-        .await
-        .unwrap_err();
+    let error = error_of(&client, "SELECT count(*) FROM pg.items").await;
     assert_unavailable(&error, "pg");
     assert_eq!(texts(&must(&client, "SELECT 1").await), [["1"]]);
 
@@ -105,7 +98,7 @@ async fn a_wrong_password_is_class_08_and_never_shown() {
     let config = database_source("pg", "postgres", postgres.port, "");
     let gateway = Gateway::start_with(Some(&config), &[("FED_PASSWORD", "not-the-password-123")]);
     let client = gateway.client().await;
-    let error = rows(&client, "SELECT * FROM pg.items").await.unwrap_err();
+    let error = error_of(&client, "SELECT * FROM pg.items").await;
     assert_unavailable(&error, "pg");
     assert!(!error.contains("not-the-password-123"), "{error}");
     assert!(
@@ -175,12 +168,8 @@ async fn new_tables_appear_by_name_on_refresh_and_on_the_interval() {
     }
     assert!(seen, "pg_fast never listed the new table");
 
-    let error = rows(&client, "SELECT tributary_refresh('lake')")
-        .await
-        .unwrap_err();
+    let error = error_of(&client, "SELECT tributary_refresh('lake')").await;
     assert!(error.contains("files source"), "{error}");
-    let error = rows(&client, "SELECT tributary_refresh('nope')")
-        .await
-        .unwrap_err();
+    let error = error_of(&client, "SELECT tributary_refresh('nope')").await;
     assert!(error.contains("no source named"), "{error}");
 }

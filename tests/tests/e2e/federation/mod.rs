@@ -104,6 +104,14 @@ pub async fn rows(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>
         .collect())
 }
 
+/// The error `sql` must fail with, as "SQLSTATE message".
+pub async fn error_of(client: &Client, sql: &str) -> String {
+    match rows(client, sql).await {
+        Ok(rows) => panic!("{sql}\nsucceeded with {rows:?}, expected an error"),
+        Err(error) => error,
+    }
+}
+
 pub async fn must(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
     rows(client, sql)
         .await
