@@ -601,4 +601,68 @@ mod tests {
         );
         assert_eq!(absolute_location("s3://b/x", Path::new("/etc")), "s3://b/x");
     }
+
+    const POSTGRES: &str = "[[sources]]\nname = \"sales\"\nkind = \"postgres\"\nhost = \"db\"\ndatabase = \"sales\"\nuser = \"reporting\"\n";
+
+    fn error_of(text: &str) -> String {
+        parse(text).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_database_source_resolves_with_defaults_and_a_hidden_password() {
+        let secret_file =
+            std::env::temp_dir().join(format!("tributary-config-test-{}", std::process::id()));
+        std::fs::write(&secret_file, "s3cr3t-value\n").expect("write the secret file");
+        let text = format!(
+            "{POSTGRES}password = {{ file = {:?} }}\ninclude = [\"public.*\"]\nconnect_timeout = \"750ms\"\n",
+            secret_file.display().to_string()
+        );
+        let sources = parse(&text).map(|c| c.sources());
+        let _ = std::fs::remove_file(&secret_file);
+        let Ok([SourceSpec::Database(spec)]) = sources.as_deref() else {
+            panic!("{sources:?}");
+        };
+        assert_eq!(spec.port, 5432);
+        assert_eq!(spec.tls, TlsMode::Prefer);
+        assert_eq!(spec.pool_size, 10);
+        assert_eq!(spec.connect_timeout, Duration::from_millis(750));
+        assert!(spec.pushdown);
+        assert!(spec.tables.exposes("public", "orders"));
+        assert!(!spec.tables.exposes("hr", "salaries"));
+        let shown = format!("{spec:?}");
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+    }
+
+    #[test]
+    fn a_database_password_must_be_a_reference() {
+        let error = error_of(&format!("{POSTGRES}password = \"hunter2\"\n"));
+        assert!(
+            error.contains(":7") && error.contains("password"),
+            "{error}"
+        );
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn database_source_mistakes_name_the_key() {
+        let missing_host = POSTGRES.replace("host = \"db\"\n", "");
+        assert!(error_of(&missing_host).contains("needs host"));
+        let tls = error_of(&format!("{POSTGRES}tls = \"maybe\"\n"));
+        assert!(tls.contains("verify-full") && tls.contains(":7"), "{tls}");
+        let timeout = error_of(&format!("{POSTGRES}connect_timeout = \"soon\"\n"));
+        assert!(timeout.contains("soon"), "{timeout}");
+        let url = error_of(&format!("{POSTGRES}url = \"/tmp\"\n"));
+        assert!(url.contains("files sources"), "{url}");
+        let pattern = error_of(&format!("{POSTGRES}include = [\"public.[\"]\n"));
+        assert!(pattern.contains("public.["), "{pattern}");
+    }
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5").is_err());
+    }
 }

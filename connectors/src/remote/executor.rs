@@ -171,3 +171,37 @@ fn renamed(batch: RecordBatch, names: &SchemaRef) -> Result<RecordBatch> {
         batch.columns().to_vec(),
     )?)
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::DataType;
+
+    use super::*;
+
+    #[test]
+    fn columns_are_renamed_by_position() -> Result<()> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("sum(my.items.qty)", DataType::Int64, true),
+            Field::new("category", DataType::Utf8, true),
+        ]));
+        let (sql, projected) = positional(
+            "SELECT sum(`items`.`qty`), `items`.`category` AS `category` FROM `fed`.`items` GROUP BY `items`.`category`",
+            &schema,
+        )?;
+        assert_eq!(
+            sql,
+            "SELECT sum(`items`.`qty`) AS `c0`, `items`.`category` AS `c1` FROM `fed`.`items` GROUP BY `items`.`category`"
+        );
+        assert_eq!(projected.field(0).name(), "c0");
+        assert_eq!(projected.field(1).data_type(), &DataType::Utf8);
+        Ok(())
+    }
+
+    #[test]
+    fn a_union_is_renamed_in_its_first_select() -> Result<()> {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
+        let (sql, _) = positional("SELECT a FROM t UNION ALL SELECT b FROM u", &schema)?;
+        assert_eq!(sql, "SELECT a AS `c0` FROM t UNION ALL SELECT b FROM u");
+        Ok(())
+    }
+}

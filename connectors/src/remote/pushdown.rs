@@ -423,3 +423,87 @@ impl OptimizerRule for GuardedFederation {
         Ok(Transformed::yes(self.federate(plan, true)?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::logical_expr::{col, lit, table_scan};
+
+    use super::*;
+
+    const POSTGRES: PushdownPolicy = PushdownPolicy {
+        kind: DatabaseKind::Postgres,
+    };
+    const MYSQL: PushdownPolicy = PushdownPolicy {
+        kind: DatabaseKind::Mysql,
+    };
+
+    fn items() -> Result<LogicalPlanBuilder> {
+        let schema = Schema::new(vec![
+            Field::new("id", DataType::Int32, false),
+            Field::new("qty", DataType::Int32, true),
+            Field::new("name", DataType::Utf8, true),
+        ]);
+        table_scan(Some("items"), &schema, None)
+    }
+
+    #[test]
+    fn text_comparisons_stay_local_on_mysql_only() -> Result<()> {
+        let plan = items()?.filter(col("name").eq(lit("a")))?.build()?;
+        assert!(POSTGRES.allows(&plan));
+        assert!(!MYSQL.allows(&plan));
+        let plan = items()?.filter(col("qty").gt(lit(3)))?.build()?;
+        assert!(MYSQL.allows(&plan));
+        Ok(())
+    }
+
+    #[test]
+    fn integer_division_and_concatenation_stay_local_on_mysql() -> Result<()> {
+        let divide = items()?.project(vec![col("qty") / lit(2)])?.build()?;
+        assert!(POSTGRES.allows(&divide));
+        assert!(!MYSQL.allows(&divide));
+        let concat = Expr::BinaryExpr(BinaryExpr::new(
+            Box::new(col("name")),
+            Operator::StringConcat,
+            Box::new(lit("!")),
+        ));
+        let concat = items()?.project(vec![concat])?.build()?;
+        assert!(POSTGRES.allows(&concat));
+        assert!(!MYSQL.allows(&concat));
+        Ok(())
+    }
+
+    #[test]
+    fn mysql_sorts_only_where_its_null_order_is_asked_for() -> Result<()> {
+        let nulls_last = items()?.sort(vec![col("qty").sort(true, false)])?.build()?;
+        assert!(POSTGRES.allows(&nulls_last));
+        assert!(!MYSQL.allows(&nulls_last));
+        let nulls_first = items()?.sort(vec![col("qty").sort(true, true)])?.build()?;
+        assert!(MYSQL.allows(&nulls_first));
+        // A column without NULLs sorts the same either way.
+        let by_id = items()?.sort(vec![col("id").sort(true, false)])?.build()?;
+        assert!(MYSQL.allows(&by_id));
+        Ok(())
+    }
+
+    #[test]
+    fn backslashes_in_literals_stay_local_on_mysql() -> Result<()> {
+        let plan = items()?
+            .filter(col("qty").is_null().or(lit("a\\b").is_null()))?
+            .build()?;
+        assert!(POSTGRES.allows(&plan));
+        assert!(!MYSQL.allows(&plan));
+        Ok(())
+    }
+
+    #[test]
+    fn casts_that_format_text_stay_local() {
+        assert!(allows_cast(&DataType::Int32, &DataType::Int64));
+        assert!(allows_cast(
+            &DataType::Decimal128(20, 6),
+            &DataType::Float64
+        ));
+        assert!(!allows_cast(&DataType::Float64, &DataType::Utf8));
+        assert!(!allows_cast(&DataType::Utf8, &DataType::Int64));
+    }
+}
