@@ -186,30 +186,50 @@ impl PushdownPolicy {
         let postgres = self.kind == DatabaseKind::Postgres;
         match expr {
             Expr::Column(_) | Expr::Alias(_) => true,
-            // MySQL reads a backslash in a literal as an escape.
             Expr::Literal(value, _) => {
-                postgres
-                    || !value
+                if postgres {
+                    // Unparsed as X'…', which PostgreSQL reads as a bit
+                    // string (regression: `c_bytea = '\xdeadbeef'::bytea`).
+                    !matches!(
+                        value.data_type(),
+                        DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+                    )
+                } else {
+                    // MySQL reads a backslash in a literal as an escape.
+                    !value
                         .try_as_str()
                         .flatten()
                         .is_some_and(|s| s.contains('\\'))
+                }
             }
-            Expr::Not(_)
-            | Expr::IsNull(_)
-            | Expr::IsNotNull(_)
-            | Expr::IsTrue(_)
+            // MySQL's zero dates ('0000-00-00') are NULL here but not there
+            // (regression: `c_zero_date IS NULL`).
+            Expr::IsNull(inner) | Expr::IsNotNull(inner) => {
+                postgres || !mentions_temporal(inner, schema)
+            }
+            Expr::Not(inner) => postgres || !mentions_temporal(inner, schema),
+            Expr::IsTrue(_)
             | Expr::IsFalse(_)
             | Expr::IsNotTrue(_)
             | Expr::IsNotFalse(_)
             | Expr::Negative(_) => true,
-            Expr::Between(between) => postgres || !is_text(&between.expr, schema),
-            Expr::InList(list) => postgres || !is_text(&list.expr, schema),
+            Expr::Between(between) => {
+                postgres
+                    || !(is_text(&between.expr, schema)
+                        || between.negated && mentions_temporal(&between.expr, schema))
+            }
+            Expr::InList(list) => {
+                postgres
+                    || !(is_text(&list.expr, schema)
+                        || list.negated && mentions_temporal(&list.expr, schema))
+            }
             Expr::Case(case) => postgres || !case.expr.as_ref().is_some_and(|e| is_text(e, schema)),
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
                 self.allows_operator(*op)
                     && (postgres
-                        || !(is_comparison(*op)
-                            && (is_text(left, schema) || is_text(right, schema))))
+                        || (!(is_comparison(*op)
+                            && (is_text(left, schema) || is_text(right, schema)))
+                            && zero_dates_agree(left, *op, right, schema)))
             }
             Expr::Like(like) => {
                 if !postgres {
@@ -220,13 +240,15 @@ impl PushdownPolicy {
                     return true;
                 }
                 // ILIKE folds case by the database's locale: ASCII only is safe.
-                postgres
-                    && matches!(like.pattern.as_ref(), Expr::Literal(value, _)
-                        if value.try_as_str().flatten().is_some_and(str::is_ascii))
+                matches!(like.pattern.as_ref(), Expr::Literal(value, _)
+                    if value.try_as_str().flatten().is_some_and(str::is_ascii))
             }
             Expr::Cast(cast) => {
                 let from = cast.expr.get_type(schema).unwrap_or(DataType::Null);
-                allows_cast(&from, cast.field.data_type())
+                let to = cast.field.data_type();
+                // MySQL has no BIGINT UNSIGNED cast target (regression:
+                // `sum(c_int_unsigned)`).
+                allows_cast(&from, to) && (postgres || !to.is_unsigned_integer())
             }
             Expr::ScalarFunction(function) => {
                 let names = if postgres {
@@ -235,12 +257,17 @@ impl PushdownPolicy {
                     MYSQL_FUNCTIONS
                 };
                 let name = function.name();
-                names.contains(&name)
-                    // date_part on timestamptz depends on the session time zone.
-                    && !(name == "date_part"
-                        && function.args.iter().any(|a| {
-                            matches!(a.get_type(schema), Ok(DataType::Timestamp(_, Some(_))))
-                        }))
+                // date_part on timestamptz depends on the session time zone;
+                // MySQL's coalesce and friends see zero dates as dates.
+                let time_dependent = function.args.iter().any(|a| {
+                    if postgres {
+                        name == "date_part"
+                            && matches!(a.get_type(schema), Ok(DataType::Timestamp(_, Some(_))))
+                    } else {
+                        mentions_temporal(a, schema)
+                    }
+                });
+                names.contains(&name) && !time_dependent
             }
             Expr::AggregateFunction(AggregateFunction { func, params }) => {
                 let names = if postgres {
@@ -248,18 +275,23 @@ impl PushdownPolicy {
                 } else {
                     MYSQL_AGGREGATES
                 };
-                let decimal_avg = func.name() == "avg"
+                let name = func.name();
+                let decimal_avg = name == "avg"
                     && params.args.iter().any(|a| {
                         matches!(
                             a.get_type(schema),
                             Ok(DataType::Decimal128(..) | DataType::Decimal256(..))
                         )
                     });
-                let text_extreme = !postgres
-                    && matches!(func.name(), "min" | "max")
-                    && params.args.iter().any(|a| is_text(a, schema));
-                names.contains(&func.name())
-                    && !text_extreme
+                let mysql_unlike = !postgres
+                    && params.args.iter().any(|a| {
+                        // Collations decide text extremes; a zero date is
+                        // counted and is the minimum there, NULL here.
+                        matches!(name, "min" | "max") && is_text(a, schema)
+                            || matches!(name, "min" | "count") && mentions_temporal(a, schema)
+                    });
+                names.contains(&name)
+                    && !mysql_unlike
                     && params.filter.is_none()
                     && params.order_by.is_empty()
                     && !decimal_avg
@@ -306,6 +338,44 @@ fn is_comparison(op: Operator) -> bool {
             | O::IsDistinctFrom
             | O::IsNotDistinctFrom
     )
+}
+
+fn is_temporal(expr: &Expr, schema: &DFSchema) -> bool {
+    matches!(
+        expr.get_type(schema),
+        Ok(DataType::Date32 | DataType::Date64 | DataType::Timestamp(..)) | Err(_)
+    )
+}
+
+fn mentions_temporal(expr: &Expr, schema: &DFSchema) -> bool {
+    let mut found = false;
+    let _ = expr.apply(|e| {
+        if matches!(e, Expr::Column(_)) && is_temporal(e, schema) {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
+/// A MySQL zero date is below every date and not NULL there, NULL here: a
+/// comparison may be pushed only where both make it false, that is where
+/// the date must be greater than (or equal to) something.
+fn zero_dates_agree(left: &Expr, op: Operator, right: &Expr, schema: &DFSchema) -> bool {
+    use Operator as O;
+    if !is_comparison(op) {
+        return true;
+    }
+    match (
+        mentions_temporal(left, schema),
+        mentions_temporal(right, schema),
+    ) {
+        (false, false) => true,
+        (true, false) => matches!(op, O::Eq | O::Gt | O::GtEq),
+        (false, true) => matches!(op, O::Eq | O::Lt | O::LtEq),
+        (true, true) => false,
+    }
 }
 
 fn is_text(expr: &Expr, schema: &DFSchema) -> bool {
@@ -493,6 +563,25 @@ mod tests {
             .build()?;
         assert!(POSTGRES.allows(&plan));
         assert!(!MYSQL.allows(&plan));
+        Ok(())
+    }
+
+    #[test]
+    fn mysql_date_predicates_that_zero_dates_would_satisfy_stay_local() -> Result<()> {
+        let schema = Schema::new(vec![Field::new("created", DataType::Date32, true)]);
+        let scan = || table_scan(Some("items"), &schema, None);
+        let created = || col("created");
+        let day = || lit(datafusion::common::ScalarValue::Date32(Some(19_800)));
+        for (plan, pushed) in [
+            (scan()?.filter(created().gt_eq(day()))?.build()?, true),
+            (scan()?.filter(day().lt(created()))?.build()?, true),
+            (scan()?.filter(created().lt(day()))?.build()?, false),
+            (scan()?.filter(created().is_null())?.build()?, false),
+            (scan()?.filter(created().not_eq(day()))?.build()?, false),
+        ] {
+            assert_eq!(MYSQL.allows(&plan), pushed, "{plan}");
+            assert!(POSTGRES.allows(&plan), "{plan}");
+        }
         Ok(())
     }
 
