@@ -130,6 +130,13 @@ SELECT id FROM {s}.items i WHERE NOT EXISTS (SELECT 1 FROM {s}.orders o WHERE o.
 SELECT id, (SELECT count(*) FROM {s}.orders o WHERE o.item_id = i.id) AS n FROM {s}.items i WHERE id <= 12;
 SELECT id FROM {s}.items WHERE price > (SELECT avg(price) FROM {s}.items);
 
+SELECT id FROM {s}.items i WHERE EXISTS (SELECT 1 FROM {s}.orders o WHERE o.item_id = i.id AND o.amount > 30 AND o.note IS NOT NULL);
+SELECT id FROM {s}.items WHERE id IN (SELECT item_id FROM {s}.orders o WHERE o.placed > DATE '2024-02-20') AND qty > 2;
+SELECT t.id FROM (SELECT id, qty FROM {s}.items WHERE qty > 1) AS t WHERE t.id > 20;
+SELECT t.id FROM (SELECT i.id, i.qty FROM {s}.items AS i WHERE i.qty > 1) AS t JOIN {s}.orders o ON o.item_id = t.id WHERE o.amount > 20;
+SELECT * FROM (SELECT id, qty FROM {s}.items ORDER BY id DESC LIMIT 30) AS t WHERE qty IS NULL;
+SELECT count(*) FROM (SELECT * FROM {s}.orders WHERE amount > 10 LIMIT 50) AS t WHERE t.note IS NOT NULL;
+
 -- UNION, UNION ALL, INTERSECT, EXCEPT
 SELECT category FROM {s}.items UNION SELECT note FROM {s}.orders;
 SELECT category FROM {s}.items WHERE id < 5 UNION ALL SELECT category FROM {s}.items WHERE id < 5;

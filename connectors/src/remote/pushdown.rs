@@ -16,9 +16,12 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, NullEquality, Result};
+use datafusion::logical_expr::TableScanBuilder;
 use datafusion::logical_expr::expr::{AggregateFunction, WindowFunction, WindowFunctionDefinition};
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
-    BinaryExpr, Expr, ExprSchemable, Extension, JoinType, LogicalPlan, LogicalPlanBuilder, Operator,
+    BinaryExpr, Expr, ExprSchemable, Extension, JoinType, LogicalPlan, LogicalPlanBuilder,
+    Operator, Sort,
 };
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion_federation::FederatedPlanNode;
@@ -97,12 +100,20 @@ impl PushdownPolicy {
             return false;
         }
         let shape_ok = match node {
+            // The unparser writes a filter on a limited input into the outer
+            // query, under the inner table's name (regression: differential
+            // query `… LIMIT 20) AS t WHERE qty > 3`).
+            LogicalPlan::Filter(filter) => !matches!(
+                filter.input.as_ref(),
+                LogicalPlan::Limit(_) | LogicalPlan::Sort(Sort { fetch: Some(_), .. })
+            ),
+            // An alias over a filtered alias loses the inner name in SQL
+            // (regression: differential query `WHERE EXISTS (… AND o.amount = 0)`).
+            LogicalPlan::SubqueryAlias(alias) => !filters_an_alias(&alias.input),
             LogicalPlan::TableScan(_)
             | LogicalPlan::Projection(_)
-            | LogicalPlan::Filter(_)
             | LogicalPlan::Sort(_)
             | LogicalPlan::Limit(_)
-            | LogicalPlan::SubqueryAlias(_)
             | LogicalPlan::Union(_) => true,
             LogicalPlan::Aggregate(aggregate) => {
                 // DISTINCT over computed values loses its column names in SQL
@@ -159,6 +170,16 @@ impl PushdownPolicy {
             return false;
         }
         let mut exprs_ok = true;
+        // Filters pushed into a scan are part of the statement too.
+        if let LogicalPlan::TableScan(scan) = node {
+            let scanned = scan.projected_schema.as_ref();
+            let table =
+                DFSchema::try_from_qualified_schema(scan.table_name.clone(), &scan.source.schema());
+            let table = table.as_ref().unwrap_or(scanned);
+            if !scan.filters.iter().all(|f| self.allows_expr(f, table)) {
+                return false;
+            }
+        }
         let _ = node.apply_expressions(|expr| {
             if !self.allows_expr(expr, schema) {
                 exprs_ok = false;
@@ -325,6 +346,23 @@ impl PushdownPolicy {
     }
 }
 
+/// `Projection`s and `Filter`s down to another alias, with a filter among them.
+fn filters_an_alias(plan: &LogicalPlan) -> bool {
+    let mut filtered = false;
+    let mut node = plan;
+    loop {
+        match node {
+            LogicalPlan::Projection(projection) => node = projection.input.as_ref(),
+            LogicalPlan::Filter(filter) => {
+                filtered = true;
+                node = filter.input.as_ref();
+            }
+            LogicalPlan::SubqueryAlias(_) => return filtered,
+            _ => return false,
+        }
+    }
+}
+
 fn is_comparison(op: Operator) -> bool {
     use Operator as O;
     matches!(
@@ -444,6 +482,46 @@ pub(crate) struct GuardedFederation {
 }
 
 impl GuardedFederation {
+    /// Takes the filters the policy refuses out of the scans (filter
+    /// pushdown may have put them there) and puts them back above.
+    fn keep_refused_filters_local(&self, plan: LogicalPlan) -> Result<LogicalPlan> {
+        plan.transform_up(|node| {
+            let LogicalPlan::TableScan(scan) = &node else {
+                return Ok(Transformed::no(node));
+            };
+            let table = DFSchema::try_from_qualified_schema(
+                scan.table_name.clone(),
+                &scan.source.schema(),
+            )?;
+            let (allowed, refused): (Vec<Expr>, Vec<Expr>) = scan
+                .filters
+                .iter()
+                .cloned()
+                .partition(|f| self.policy.allows_expr(f, &table));
+            if refused.is_empty() {
+                return Ok(Transformed::no(node));
+            }
+            let columns: Vec<Expr> = scan
+                .projected_schema
+                .columns()
+                .into_iter()
+                .map(Expr::Column)
+                .collect();
+            let all_columns = TableScanBuilder::new(scan.table_name.clone(), scan.source.clone())
+                .with_filters(allowed)
+                .build()?;
+            let mut builder = LogicalPlanBuilder::from(LogicalPlan::TableScan(all_columns));
+            if let Some(predicate) = conjunction(refused) {
+                builder = builder.filter(predicate)?;
+            }
+            if let Some(fetch) = scan.fetch {
+                builder = builder.limit(0, Some(fetch))?;
+            }
+            Ok(Transformed::yes(builder.project(columns)?.build()?))
+        })
+        .map(|t| t.data)
+    }
+
     fn federate(&self, plan: LogicalPlan, is_root: bool) -> Result<LogicalPlan> {
         // An alias alone has no SELECT list of its own; push what is under it
         // (regression: differential query `WHERE EXISTS (…)` on MySQL).
@@ -490,6 +568,7 @@ impl OptimizerRule for GuardedFederation {
         {
             return Ok(Transformed::no(plan));
         }
+        let plan = self.keep_refused_filters_local(plan)?;
         Ok(Transformed::yes(self.federate(plan, true)?))
     }
 }
