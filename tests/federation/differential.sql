@@ -153,3 +153,12 @@ SELECT category, id, count(*) OVER (PARTITION BY category) FROM {s}.items;
 -- common table expressions
 WITH big AS (SELECT * FROM {s}.items WHERE qty > 4) SELECT category, count(*) FROM big GROUP BY category;
 WITH o AS (SELECT item_id, sum(amount) AS total FROM {s}.orders GROUP BY item_id) SELECT i.name, o.total FROM {s}.items i JOIN o ON o.item_id = i.id WHERE o.total > 30;
+
+-- joins with another source (lake.regions, a Parquet file)
+SELECT o.order_id, r.region FROM {s}.orders o JOIN {s}.items i ON i.id = o.item_id JOIN lake.regions r ON r.category = i.category WHERE o.amount > 10 AND i.qty > 2;
+SELECT i.id, r.region FROM {s}.items i LEFT JOIN lake.regions r ON r.category = i.category WHERE i.id < 20;
+SELECT r.region, count(*), sum(i.qty) FROM {s}.items i JOIN lake.regions r ON r.category = i.category WHERE i.price > 2 GROUP BY r.region;
+SELECT id FROM {s}.items WHERE category IN (SELECT category FROM lake.regions) AND qty > 3;
+SELECT i.id FROM {s}.items i JOIN lake.regions r ON r.category = i.category ORDER BY i.id LIMIT 5;
+SELECT t.id FROM (SELECT id, category FROM {s}.items WHERE qty > 1) AS t JOIN lake.regions r ON r.category = t.category WHERE t.id > 10;
+SELECT r.region, i.name FROM lake.regions r JOIN {s}.items i ON i.category = r.category AND i.created >= DATE '2024-02-01';
