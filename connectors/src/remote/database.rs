@@ -20,6 +20,8 @@ use datafusion_table_providers::mysql::sql_table::MySQLTable;
 use datafusion_table_providers::postgres::DynPostgresConnectionPool;
 use datafusion_table_providers::postgres::conn::PostgresConnection;
 use datafusion_table_providers::postgres::pool::PostgresConnectionPool;
+use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
+use datafusion_table_providers::sql::db_connection_pool::dbconnection::DbConnection;
 use datafusion_table_providers::sql::sql_provider_datafusion::SqlTable;
 use mysql_async::prelude::Queryable;
 use secrecy::{ExposeSecret, SecretString};
@@ -134,17 +136,8 @@ const POSTGRES_LISTING: &str = "SELECT table_schema::text, table_name::text \
 #[async_trait]
 impl Database for Postgres {
     async fn listing(&self) -> Result<Listing, SourceError> {
-        let connection = self
-            .pool
-            .connect()
-            .await
-            .map_err(|e| SourceError::from_query(&self.spec.name, e.as_ref()))?;
-        let Some(postgres) = connection.as_any().downcast_ref::<PostgresConnection>() else {
-            return Err(SourceError::from_query(
-                &self.spec.name,
-                &std::io::Error::other("not a PostgreSQL connection"),
-            ));
-        };
+        let connection = connect(&self.pool, &self.spec.name).await?;
+        let postgres: &PostgresConnection = downcast(connection.as_ref(), &self.spec.name)?;
         let rows = postgres
             .conn
             .query(POSTGRES_LISTING, &[])
@@ -242,17 +235,8 @@ const MYSQL_LISTING: &str = "SELECT TABLE_SCHEMA, TABLE_NAME FROM INFORMATION_SC
 #[async_trait]
 impl Database for Mysql {
     async fn listing(&self) -> Result<Listing, SourceError> {
-        let connection = self
-            .pool
-            .connect()
-            .await
-            .map_err(|e| SourceError::from_query(&self.spec.name, e.as_ref()))?;
-        let Some(mysql) = connection.as_any().downcast_ref::<MySQLConnection>() else {
-            return Err(SourceError::from_query(
-                &self.spec.name,
-                &std::io::Error::other("not a MySQL connection"),
-            ));
-        };
+        let connection = connect(&self.pool, &self.spec.name).await?;
+        let mysql: &MySQLConnection = downcast(connection.as_ref(), &self.spec.name)?;
         let mut conn = mysql.conn.lock().await;
         let rows: Vec<(String, String)> = conn
             .query(MYSQL_LISTING)
@@ -302,6 +286,28 @@ impl Database for Mysql {
             DatabaseKind::Mysql,
         ))
     }
+}
+
+async fn connect<T: 'static, P: 'static>(
+    pool: &Arc<dyn DbConnectionPool<T, P> + Send + Sync>,
+    source_name: &str,
+) -> Result<Box<dyn DbConnection<T, P>>, SourceError> {
+    pool.connect()
+        .await
+        .map_err(|e| SourceError::from_query(source_name, e.as_ref()))
+}
+
+/// The driver's own connection behind the library's boxed one.
+fn downcast<'a, C: 'static, T, P>(
+    connection: &'a dyn DbConnection<T, P>,
+    source_name: &str,
+) -> Result<&'a C, SourceError> {
+    connection.as_any().downcast_ref::<C>().ok_or_else(|| {
+        SourceError::from_query(
+            source_name,
+            &std::io::Error::other("the pool returned another kind of connection"),
+        )
+    })
 }
 
 /// A provider the federation optimizer can merge with other tables of the

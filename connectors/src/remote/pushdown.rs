@@ -78,15 +78,7 @@ pub(crate) struct PushdownPolicy {
 impl PushdownPolicy {
     /// Whether `plan`, with everything below it, can run in the database.
     pub fn allows(&self, plan: &LogicalPlan) -> bool {
-        let mut allowed = true;
-        let _ = plan.apply(|node| {
-            if !self.allows_node(node) {
-                allowed = false;
-                return Ok(TreeNodeRecursion::Stop);
-            }
-            Ok(TreeNodeRecursion::Continue)
-        });
-        allowed
+        every(plan, |node| self.allows_node(node))
     }
 
     fn allows_node(&self, node: &LogicalPlan) -> bool {
@@ -191,15 +183,7 @@ impl PushdownPolicy {
     }
 
     fn allows_expr(&self, expr: &Expr, schema: &DFSchema) -> bool {
-        let mut allowed = true;
-        let _ = expr.apply(|e| {
-            if !self.allows_one(e, schema) {
-                allowed = false;
-                return Ok(TreeNodeRecursion::Stop);
-            }
-            Ok(TreeNodeRecursion::Continue)
-        });
-        allowed
+        every(expr, |e| self.allows_one(e, schema))
     }
 
     /// One expression node, its children aside.
@@ -386,15 +370,23 @@ fn is_temporal(expr: &Expr, schema: &DFSchema) -> bool {
 }
 
 fn mentions_temporal(expr: &Expr, schema: &DFSchema) -> bool {
-    let mut found = false;
-    let _ = expr.apply(|e| {
-        if matches!(e, Expr::Column(_)) && is_temporal(e, schema) {
-            found = true;
-            return Ok(TreeNodeRecursion::Stop);
+    !every(expr, |e| {
+        !(matches!(e, Expr::Column(_)) && is_temporal(e, schema))
+    })
+}
+
+/// Whether `check` holds for every node of `tree`.
+fn every<N: TreeNode>(tree: &N, mut check: impl FnMut(&N) -> bool) -> bool {
+    let mut holds = true;
+    let _ = tree.apply(|node| {
+        if check(node) {
+            Ok(TreeNodeRecursion::Continue)
+        } else {
+            holds = false;
+            Ok(TreeNodeRecursion::Stop)
         }
-        Ok(TreeNodeRecursion::Continue)
     });
-    found
+    holds
 }
 
 /// A MySQL zero date is below every date and not NULL there, NULL here: a

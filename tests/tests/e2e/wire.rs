@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_postgres::SimpleQueryMessage;
 use tributary_tests::Gateway;
 
-fn simple_rows(messages: Vec<SimpleQueryMessage>) -> Vec<Vec<Option<String>>> {
+pub(crate) fn simple_rows(messages: Vec<SimpleQueryMessage>) -> Vec<Vec<Option<String>>> {
     messages
         .into_iter()
         .filter_map(|m| match m {

@@ -6,7 +6,7 @@ mod differential;
 mod lifecycle;
 mod types;
 
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::Client;
 use tributary_tests::{DATABASE_PASSWORD, Gateway, MariaDbServer, PostgresServer};
 
 pub const POSTGRES_DATA: &str = include_str!("../../../federation/postgres.sql");
@@ -91,17 +91,7 @@ pub async fn rows(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>
             Some(db) => format!("{} {}", db.code().code(), db.message()),
             None => e.to_string(),
         })?;
-    Ok(messages
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).map(str::to_owned))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect())
+    Ok(crate::wire::simple_rows(messages))
 }
 
 /// The error `sql` must fail with, as "SQLSTATE message".
