@@ -9,7 +9,7 @@ source dev/setup.sh
 # Real database servers for the federation tests; each test starts its own.
 test_packages=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || test_packages+=(postgresql-15)
-command -v mariadbd >/dev/null 2>&1 || test_packages+=(mariadb-server mariadb-client)
+[ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null 2>&1 || test_packages+=(mariadb-server mariadb-client)
 if [ "${#test_packages[@]}" -gt 0 ]; then
   step "apt-get install ${test_packages[*]}"
   as_root apt-get update -qq

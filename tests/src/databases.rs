@@ -14,6 +14,20 @@ const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 /// The password of the role tests connect as (`tributary`), on both servers.
 pub const DATABASE_PASSWORD: &str = "fed-pass-3c9b1e77";
 
+/// A server program: on PATH, or where Debian puts it (`/usr/sbin` is not
+/// on every PATH).
+fn program(name: &str) -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -201,7 +215,7 @@ impl MariaDbServer {
         // Its own tmpdir: concurrent servers otherwise collide on /tmp files.
         std::fs::create_dir(dir.path().join("tmp")).expect("tmp dir");
         check(
-            Command::new("mariadb-install-db")
+            Command::new(program("mariadb-install-db"))
                 .arg("--no-defaults")
                 .arg(format!("--tmpdir={}", dir.path().join("tmp").display()))
                 .arg(format!("--datadir={}", dir.path().join("data").display()))
@@ -233,7 +247,7 @@ impl MariaDbServer {
     }
 
     pub fn start_again(&mut self) {
-        let child = Command::new("mariadbd")
+        let child = Command::new(program("mariadbd"))
             .arg("--no-defaults")
             .arg(format!(
                 "--datadir={}",
@@ -285,7 +299,7 @@ impl MariaDbServer {
     }
 
     fn client_sql(&self, database: Option<&str>, script: &str) -> String {
-        let mut command = Command::new("mariadb");
+        let mut command = Command::new(program("mariadb"));
         command
             .arg("--no-defaults")
             .arg("-uroot")
