@@ -175,6 +175,19 @@ impl PostgresServer {
         self.psql_in("fed", "tributary", script)
     }
 
+    /// Creates database `name` owned by `tributary`; `options` as in
+    /// `CREATE DATABASE … WITH options`.
+    pub fn create_database(&self, name: &str, options: &str) {
+        self.psql(&format!(
+            "CREATE DATABASE {name} OWNER tributary {options};"
+        ));
+    }
+
+    /// Runs a SQL script in `database` as role `tributary`.
+    pub fn sql_in(&self, database: &str, script: &str) -> String {
+        self.psql_in(database, "tributary", script)
+    }
+
     fn psql(&self, script: &str) -> String {
         self.psql_in("postgres", "postgres", script)
     }

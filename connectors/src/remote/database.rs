@@ -90,6 +90,7 @@ fn first_line(error: &dyn std::error::Error) -> String {
 struct Postgres {
     spec: DatabaseSpec,
     pool: Arc<DynPostgresConnectionPool>,
+    policy: PushdownPolicy,
 }
 
 async fn open_postgres(
@@ -121,10 +122,46 @@ async fn open_postgres(
     let pool = pool.with_unsupported_type_action(UnsupportedTypeAction::String);
     let inner: Arc<DynPostgresConnectionPool> = Arc::new(pool);
     let pool: Arc<DynPostgresConnectionPool> = Arc::new(GuardedPool { inner, endpoint });
+    let bytewise_text = orders_text_bytewise(&pool, &spec.name).await?;
     Ok(Arc::new(Postgres {
         spec: spec.clone(),
         pool,
+        policy: PushdownPolicy {
+            kind: DatabaseKind::Postgres,
+            bytewise_text,
+        },
     }))
+}
+
+/// Whether the database's default collation is `C` (or `POSIX`), which
+/// orders text by bytes as DataFusion does. PostgreSQL 15 may use ICU.
+async fn orders_text_bytewise(
+    pool: &Arc<DynPostgresConnectionPool>,
+    source_name: &str,
+) -> Result<bool, SourceError> {
+    let connection = connect(pool, source_name).await?;
+    let postgres: &PostgresConnection = downcast(connection.as_ref(), source_name)?;
+    let icu = postgres
+        .conn
+        .query_opt(
+            "SELECT datlocprovider::text FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        // Before PostgreSQL 15 there is no provider column: libc only.
+        .ok()
+        .flatten()
+        .is_some_and(|row| row.get::<_, String>(0) == "i");
+    let collate = postgres
+        .conn
+        .query_one(
+            "SELECT datcollate::text FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .map_err(|e| SourceError::from_query(source_name, &e))?;
+    let collate: String = collate.get(0);
+    Ok(!icu && matches!(collate.as_str(), "C" | "POSIX"))
 }
 
 const POSTGRES_LISTING: &str = "SELECT table_schema::text, table_name::text \
@@ -172,12 +209,7 @@ impl Database for Postgres {
             pool: Arc::clone(&self.pool),
             positional_names: false,
         });
-        Ok(federated(
-            executor,
-            reference,
-            sql_table,
-            DatabaseKind::Postgres,
-        ))
+        Ok(federated(executor, reference, sql_table, self.policy))
     }
 }
 
@@ -283,7 +315,10 @@ impl Database for Mysql {
             executor,
             reference,
             mysql_table,
-            DatabaseKind::Mysql,
+            PushdownPolicy {
+                kind: DatabaseKind::Mysql,
+                bytewise_text: false,
+            },
         ))
     }
 }
@@ -316,12 +351,12 @@ fn federated(
     executor: Arc<dyn SQLExecutor>,
     reference: TableReference,
     fallback: Arc<dyn TableProvider>,
-    kind: DatabaseKind,
+    policy: PushdownPolicy,
 ) -> Arc<dyn TableProvider> {
     let schema = fallback.schema();
     let rule = GuardedFederation {
         planner: Arc::new(SQLFederationPlanner::new(executor.clone())),
-        policy: PushdownPolicy { kind },
+        policy,
     };
     let provider = Arc::new(SQLFederationProvider {
         optimizer: Arc::new(Optimizer::with_rules(vec![Arc::new(rule)])),

@@ -73,6 +73,10 @@ const POSTGRES_WINDOWS: &[&str] = &[
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PushdownPolicy {
     pub kind: DatabaseKind,
+    /// The database orders text by bytes, as DataFusion does (PostgreSQL
+    /// with the `C` collation). Otherwise text sorts, range comparisons and
+    /// min/max stay local.
+    pub bytewise_text: bool,
 }
 
 impl PushdownPolicy {
@@ -161,6 +165,9 @@ impl PushdownPolicy {
         if self.kind == DatabaseKind::Mysql && !mysql_allows_node(node, schema) {
             return false;
         }
+        if !self.bytewise_text && !orders_no_text(node, schema) {
+            return false;
+        }
         let mut exprs_ok = true;
         // Filters pushed into a scan are part of the statement too.
         if let LogicalPlan::TableScan(scan) = node {
@@ -218,6 +225,9 @@ impl PushdownPolicy {
             | Expr::IsNotTrue(_)
             | Expr::IsNotFalse(_)
             | Expr::Negative(_) => true,
+            Expr::Between(between) if !self.bytewise_text && is_text(&between.expr, schema) => {
+                false
+            }
             Expr::Between(between) => {
                 postgres
                     || !(is_text(&between.expr, schema)
@@ -229,6 +239,13 @@ impl PushdownPolicy {
                         || list.negated && mentions_temporal(&list.expr, schema))
             }
             Expr::Case(case) => postgres || !case.expr.as_ref().is_some_and(|e| is_text(e, schema)),
+            Expr::BinaryExpr(BinaryExpr { left, op, right })
+                if !self.bytewise_text
+                    && is_range_comparison(*op)
+                    && (is_text(left, schema) || is_text(right, schema)) =>
+            {
+                false
+            }
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
                 self.allows_operator(*op)
                     && (postgres
@@ -288,6 +305,9 @@ impl PushdownPolicy {
                             Ok(DataType::Decimal128(..) | DataType::Decimal256(..))
                         )
                     });
+                let collated_extreme = !self.bytewise_text
+                    && matches!(name, "min" | "max")
+                    && params.args.iter().any(|a| is_text(a, schema));
                 let mysql_unlike = !postgres
                     && params.args.iter().any(|a| {
                         // Collations decide text extremes; a zero date is
@@ -296,6 +316,7 @@ impl PushdownPolicy {
                             || matches!(name, "min" | "count") && mentions_temporal(a, schema)
                     });
                 names.contains(&name)
+                    && !collated_extreme
                     && !mysql_unlike
                     && params.filter.is_none()
                     && params.order_by.is_empty()
@@ -344,6 +365,31 @@ fn filters_an_alias(plan: &LogicalPlan) -> bool {
             LogicalPlan::SubqueryAlias(_) => return filtered,
             _ => return false,
         }
+    }
+}
+
+fn is_range_comparison(op: Operator) -> bool {
+    matches!(
+        op,
+        Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
+    )
+}
+
+/// No sort, window order or ORDER BY inside an aggregate is on text: where
+/// the database's collation is not bytewise, text orders differ
+/// (`'B' < 'a'` in DataFusion, not in `en_US`).
+fn orders_no_text(node: &LogicalPlan, schema: &DFSchema) -> bool {
+    match node {
+        LogicalPlan::Sort(sort) => !sort.expr.iter().any(|s| is_text(&s.expr, schema)),
+        LogicalPlan::Window(window) => window.window_expr.iter().all(|e| {
+            every(e, |inner| match inner {
+                Expr::WindowFunction(w) => {
+                    !w.params.order_by.iter().any(|s| is_text(&s.expr, schema))
+                }
+                _ => true,
+            })
+        }),
+        _ => true,
     }
 }
 
@@ -574,9 +620,15 @@ mod tests {
 
     const POSTGRES: PushdownPolicy = PushdownPolicy {
         kind: DatabaseKind::Postgres,
+        bytewise_text: true,
+    };
+    const POSTGRES_EN_US: PushdownPolicy = PushdownPolicy {
+        kind: DatabaseKind::Postgres,
+        bytewise_text: false,
     };
     const MYSQL: PushdownPolicy = PushdownPolicy {
         kind: DatabaseKind::Mysql,
+        bytewise_text: false,
     };
 
     fn items() -> Result<LogicalPlanBuilder> {
@@ -595,6 +647,20 @@ mod tests {
         assert!(!MYSQL.allows(&plan));
         let plan = items()?.filter(col("qty").gt(lit(3)))?.build()?;
         assert!(MYSQL.allows(&plan));
+        Ok(())
+    }
+
+    #[test]
+    fn text_order_stays_local_unless_the_collation_is_bytewise() -> Result<()> {
+        let sorted = items()?
+            .sort(vec![col("name").sort(true, false)])?
+            .build()?;
+        assert!(POSTGRES.allows(&sorted));
+        assert!(!POSTGRES_EN_US.allows(&sorted));
+        let range = items()?.filter(col("name").gt(lit("m")))?.build()?;
+        assert!(!POSTGRES_EN_US.allows(&range));
+        let equal = items()?.filter(col("name").eq(lit("m")))?.build()?;
+        assert!(POSTGRES_EN_US.allows(&equal));
         Ok(())
     }
 

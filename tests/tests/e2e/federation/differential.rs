@@ -3,7 +3,7 @@
 //! into the database and through one that pulls rows and computes locally,
 //! on PostgreSQL and on MariaDB, and the rows must be identical.
 
-use super::{Federation, rows};
+use super::{Federation, database_source, must, rows};
 
 const QUERIES: &str = include_str!("../../../federation/differential.sql");
 const POSTGRES_QUERIES: &str = include_str!("../../../federation/differential_postgres.sql");
@@ -99,4 +99,60 @@ async fn pushdown_never_changes_a_result() {
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+/// Text sorts and ranges are pushed only where the database orders text as
+/// DataFusion does (by bytes, the `C` collation). In an `en-US` database
+/// PostgreSQL's own order differs, and the results through Tributary must
+/// still be DataFusion's.
+#[tokio::test]
+async fn text_order_follows_datafusion_whatever_the_collation() {
+    let fed = Federation::start_with(|pg_port, _| {
+        [
+            database_source("pg_icu", "postgres", pg_port, ""),
+            database_source("pg_icu_local", "postgres", pg_port, "pushdown = false"),
+        ]
+        .join("\n")
+        .replace("database = \"fed\"", "database = \"fed_icu\"")
+    })
+    .await;
+    fed.postgres.create_database(
+        "fed_icu",
+        "TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'",
+    );
+    fed.postgres.sql_in("fed_icu", super::POSTGRES_DATA);
+    // The database's own order is not DataFusion's: this test means something.
+    let native = fed.postgres.sql_in(
+        "fed_icu",
+        "SELECT string_agg(name, '|' ORDER BY name) FROM items WHERE id <= 10;",
+    );
+    let client = fed.gateway.client().await;
+    let ours = must(
+        &client,
+        "SELECT string_agg(name, '|' ORDER BY name) FROM pg_icu_local.items WHERE id <= 10",
+    )
+    .await;
+    assert_ne!(Some(native.trim().to_owned()), ours[0][0]);
+
+    let mut failures = Vec::new();
+    for template in [
+        "SELECT id, name FROM {s}.items ORDER BY name, id",
+        "SELECT id FROM {s}.items WHERE name > 'item5'",
+        "SELECT id FROM {s}.items WHERE name BETWEEN 'a' AND 'j'",
+        "SELECT min(name), max(name) FROM {s}.items",
+        "SELECT category, max(name) FROM {s}.items GROUP BY category",
+        "SELECT id, row_number() OVER (ORDER BY name, id) FROM {s}.items",
+        "SELECT id FROM {s}.items WHERE name = 'UPPER lower'",
+    ] {
+        let pushed = instantiate(template, "pg_icu", "pg_icu.public", "flag");
+        let local = instantiate(template, "pg_icu_local", "pg_icu_local.public", "flag");
+        let expected = comparable(template, must(&client, &local).await);
+        let actual = comparable(template, must(&client, &pushed).await);
+        if actual != expected {
+            failures.push(format!(
+                "{pushed}\n  pushed {actual:?}\n  local  {expected:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
