@@ -14,8 +14,8 @@ repo="$(dirname "$here")"
 if [[ -z "${TRIBUTARY_BIN:-}" ]]; then
   TRIBUTARY_BIN="$repo/target/release/tributary"
   if [[ ! -x "$TRIBUTARY_BIN" ]]; then
-    echo "no $TRIBUTARY_BIN: building it (cargo build --release --workspace --locked)" >&2
-    (cd "$repo" && cargo build --release --workspace --locked)
+    echo "no $TRIBUTARY_BIN: building it (cargo build --release --locked -p tributary-gateway)" >&2
+    (cd "$repo" && cargo build --release --locked -p tributary-gateway)
   elif [[ -n "$(find "$repo"/{gateway,pgwire,catalog,connectors} "$repo/Cargo.lock" \
                   -newer "$TRIBUTARY_BIN" \( -name '*.rs' -o -name Cargo.toml -o -name Cargo.lock \) \
                   -print -quit 2>/dev/null)" ]]; then

@@ -45,7 +45,15 @@ pub async fn run(
     let (context, statuses) = engine::build(&settings).await?;
     for status in &statuses {
         if status.problems.is_empty() {
-            tracing::info!(source = %status.name, tables = ?status.tables, "source ready");
+            // A database may have thousands of tables: name a few.
+            const SHOWN: usize = 20;
+            let shown = &status.tables[..status.tables.len().min(SHOWN)];
+            let more = status.tables.len().saturating_sub(SHOWN);
+            if more > 0 {
+                tracing::info!(source = %status.name, tables = ?shown, more, "source ready");
+            } else {
+                tracing::info!(source = %status.name, tables = ?shown, "source ready");
+            }
         }
         for problem in &status.problems {
             tracing::warn!(source = %status.name, "{problem}");
