@@ -58,6 +58,7 @@ SELECT id FROM {s}.items WHERE name = 'trailing space ';
 SELECT id, trim(name) FROM {s}.items WHERE id = 10;
 SELECT id FROM {s}.items WHERE name > 'item5';
 SELECT id FROM {s}.items WHERE name IN ('plain', '', 'it''s quoted');
+SELECT id, CASE WHEN qty > 3 THEN 'big "one"' ELSE 'small' END FROM {s}.items;
 
 -- dates and timestamps, around DST changes
 SELECT id, created FROM {s}.items WHERE created >= DATE '2024-03-01';
