@@ -58,8 +58,25 @@ impl<T: 'static, P: 'static> SQLExecutor for SourceExecutor<T, P> {
         self.inner.logical_optimizer()
     }
 
+    /// The library's (MySQL: window frames), then, where columns are matched
+    /// by position, the `c0, c1, …` names, so that EXPLAIN shows the exact
+    /// statement sent (`rewritten_executor_sql=…`).
     fn ast_analyzer(&self) -> Option<AstAnalyzer> {
-        self.inner.ast_analyzer()
+        let mut inner = self.inner.ast_analyzer();
+        if !self.positional_names {
+            return inner;
+        }
+        Some(Box::new(move |statement| {
+            let mut statement = match inner.as_mut() {
+                Some(analyzer) => analyzer(statement)?,
+                None => statement,
+            };
+            let mut aliased = statement.clone();
+            if alias_positionally(&mut aliased).is_some() {
+                statement = aliased;
+            }
+            Ok(statement)
+        }))
     }
 
     fn execute(
@@ -113,30 +130,11 @@ fn positional(query: &str, schema: &SchemaRef) -> Result<(String, SchemaRef)> {
     let Ok(mut statements) = Parser::parse_sql(&MySqlDialect {}, query) else {
         return unchanged();
     };
-    let Some(Statement::Query(statement)) = statements.first_mut() else {
+    let Some(statement) = statements.first_mut() else {
         return unchanged();
     };
-    // A set operation takes its column names from its first SELECT.
-    let mut body = statement.body.as_mut();
-    let select = loop {
-        match body {
-            SetExpr::Select(select) => break select,
-            SetExpr::SetOperation { left, .. } => body = left.as_mut(),
-            SetExpr::Query(query) => body = query.body.as_mut(),
-            _ => return unchanged(),
-        }
-    };
-    if select.projection.len() != schema.fields().len() {
+    if alias_positionally(statement) != Some(schema.fields().len()) {
         return unchanged();
-    }
-    for (i, item) in select.projection.iter_mut().enumerate() {
-        let alias = Ident::with_quote('`', format!("c{i}"));
-        *item = match std::mem::replace(item, SelectItem::Wildcard(Default::default())) {
-            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
-                SelectItem::ExprWithAlias { expr, alias }
-            }
-            _ => return unchanged(),
-        };
     }
     let fields: Vec<Field> = schema
         .fields()
@@ -145,6 +143,44 @@ fn positional(query: &str, schema: &SchemaRef) -> Result<(String, SchemaRef)> {
         .map(|(i, f)| f.as_ref().clone().with_name(format!("c{i}")))
         .collect();
     Ok((statement.to_string(), Arc::new(Schema::new(fields))))
+}
+
+/// Names the columns of the statement's first SELECT (a set operation takes
+/// its names from it) `c0, c1, …` and says how many there are; `None`, and
+/// the statement untouched, where one is a wildcard. Doing it twice changes
+/// nothing: EXPLAIN shows it, and execution finds it done.
+fn alias_positionally(statement: &mut Statement) -> Option<usize> {
+    let Statement::Query(query) = statement else {
+        return None;
+    };
+    let mut body = query.body.as_mut();
+    let select = loop {
+        match body {
+            SetExpr::Select(select) => break select,
+            SetExpr::SetOperation { left, .. } => body = left.as_mut(),
+            SetExpr::Query(query) => body = query.body.as_mut(),
+            _ => return None,
+        }
+    };
+    let named = |item: &SelectItem| {
+        matches!(
+            item,
+            SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. }
+        )
+    };
+    if !select.projection.iter().all(named) {
+        return None;
+    }
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let alias = Ident::with_quote('`', format!("c{i}"));
+        if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
+            *item = SelectItem::ExprWithAlias {
+                expr: expr.clone(),
+                alias,
+            };
+        }
+    }
+    Some(select.projection.len())
 }
 
 /// The batch under the names DataFusion expects.
@@ -194,6 +230,19 @@ mod tests {
         );
         assert_eq!(projected.field(0).name(), "c0");
         assert_eq!(projected.field(1).data_type(), &DataType::Utf8);
+        Ok(())
+    }
+
+    #[test]
+    fn renaming_twice_changes_nothing() -> Result<()> {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
+        let (once, _) = positional("SELECT count(1) FROM t", &schema)?;
+        let (twice, projected) = positional(&once, &schema)?;
+        assert_eq!(once, twice);
+        assert_eq!(projected.field(0).name(), "c0");
+        let (wildcard, kept) = positional("SELECT * FROM t", &schema)?;
+        assert_eq!(wildcard, "SELECT * FROM t");
+        assert_eq!(kept.field(0).name(), "x");
         Ok(())
     }
 
