@@ -180,13 +180,9 @@ impl Database for Postgres {
             .query(POSTGRES_LISTING, &[])
             .await
             .map_err(|e| SourceError::from_query(&self.spec.name, &e))?;
-        let mut listing = Listing::new();
-        for row in rows {
-            let schema: String = row.get(0);
-            let table: String = row.get(1);
-            listing.entry(schema).or_default().push(table);
-        }
-        Ok(listing)
+        Ok(listing_of(
+            rows.iter().map(|row| (row.get::<_, String>(0), row.get(1))),
+        ))
     }
 
     async fn table(
@@ -274,11 +270,7 @@ impl Database for Mysql {
             .query(MYSQL_LISTING)
             .await
             .map_err(|e| SourceError::from_query(&self.spec.name, &e))?;
-        let mut listing = Listing::new();
-        for (schema, table) in rows {
-            listing.entry(schema).or_default().push(table);
-        }
-        Ok(listing)
+        Ok(listing_of(rows))
     }
 
     async fn table(
@@ -321,6 +313,14 @@ impl Database for Mysql {
             },
         ))
     }
+}
+
+fn listing_of(pairs: impl IntoIterator<Item = (String, String)>) -> Listing {
+    let mut listing = Listing::new();
+    for (schema, table) in pairs {
+        listing.entry(schema).or_default().push(table);
+    }
+    listing
 }
 
 async fn connect<T: 'static, P: 'static>(

@@ -331,23 +331,17 @@ impl PushdownPolicy {
 
     fn allows_operator(&self, op: Operator) -> bool {
         use Operator as O;
+        if matches!(op, O::IsDistinctFrom | O::IsNotDistinctFrom) {
+            // MySQL spells them <=>; the unparser does not.
+            return self.kind == DatabaseKind::Postgres;
+        }
+        if is_comparison(op) {
+            return true;
+        }
         match op {
-            O::Eq
-            | O::NotEq
-            | O::Lt
-            | O::LtEq
-            | O::Gt
-            | O::GtEq
-            | O::And
-            | O::Or
-            | O::Plus
-            | O::Minus
-            | O::Multiply
-            | O::Modulo => true,
+            O::And | O::Or | O::Plus | O::Minus | O::Multiply | O::Modulo => true,
             // MySQL: `/` on integers gives a decimal, `||` is OR.
-            O::Divide | O::StringConcat | O::IsDistinctFrom | O::IsNotDistinctFrom => {
-                self.kind == DatabaseKind::Postgres
-            }
+            O::Divide | O::StringConcat => self.kind == DatabaseKind::Postgres,
             _ => false,
         }
     }
