@@ -3,6 +3,8 @@
 //! catalog `tributary`, beside the pg_catalog and information_schema that
 //! PostgreSQL clients introspect.
 
+mod functions;
+mod pg_catalog;
 mod refresh;
 mod session;
 mod unavailable;

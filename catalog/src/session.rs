@@ -8,11 +8,14 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::optimizer::Optimizer;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_federation::{FederatedQueryPlanner, FederationOptimizerRule};
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 use tributary_connectors::files::{FilesSchema, FilesSpec};
 use tributary_connectors::remote::{DatabaseSpec, RemoteCatalog, RemoteSchema, RemoteSource};
 
+use crate::functions::register_catalog_functions;
+use crate::pg_catalog::DatabasePgCatalog;
 use crate::refresh::refresh_udf;
 use crate::unavailable::UnavailableSchema;
 use crate::version::version_udf;
@@ -119,15 +122,19 @@ pub async fn build_session(
     }
     context.register_udf(refresh_udf(remote, other));
 
-    setup_pg_catalog(&context, DEFAULT_CATALOG, EmptyContextProvider).map_err(|e| *e)?;
-    // The same pg_catalog in each source's catalog, for clients connected
+    // Functions, the oid type planner, and a pg_catalog in the default
+    // catalog that the loop below replaces with one that sees only its own
+    // database; each source's catalog gets one too, for clients connected
     // with dbname=<source>.
-    let pg_catalog = default_catalog
-        .schema("pg_catalog")
-        .ok_or_else(|| DataFusionError::Internal("pg_catalog was not registered".into()))?;
-    for status in &statuses {
-        if let Some(catalog) = context.catalog(&status.name) {
-            catalog.register_schema("pg_catalog", pg_catalog.clone())?;
+    setup_pg_catalog(&context, DEFAULT_CATALOG, EmptyContextProvider).map_err(|e| *e)?;
+    register_catalog_functions(&context, std::time::SystemTime::now());
+    let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
+    let catalogs = context.state().catalog_list().clone();
+    for name in context.catalog_names() {
+        if let Some(catalog) = context.catalog(&name) {
+            let pg_catalog =
+                DatabasePgCatalog::new(catalogs.clone(), &name, static_tables.clone())?;
+            catalog.register_schema("pg_catalog", Arc::new(pg_catalog))?;
         }
     }
     context.register_udf(version_udf(emulated_version));

@@ -13,6 +13,8 @@ mod in_flight;
 mod read_only;
 mod server;
 mod session;
+mod session_statements;
+mod settings;
 mod sqlstate;
 mod startup;
 

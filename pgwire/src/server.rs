@@ -10,7 +10,6 @@ use datafusion::prelude::SessionContext;
 use datafusion_postgres::DfSessionService;
 use datafusion_postgres::hooks::QueryHook;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
-use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::pgwire::api::auth::StartupHandler;
 use datafusion_postgres::pgwire::api::cancel::CancelHandler;
@@ -28,6 +27,8 @@ use crate::execution::Executor;
 use crate::in_flight::InFlight;
 use crate::read_only::ReadOnlyHook;
 use crate::session::ClientSession;
+use crate::session_statements::SessionStatementHook;
+use crate::settings::Settings;
 use crate::sqlstate::assign_sqlstate;
 use crate::startup::{DatabaseRoutes, StartupShared, TrustStartup};
 
@@ -105,12 +106,13 @@ struct Shared {
 impl Shared {
     /// A connection's handlers: its own session over the shared engine.
     fn handlers(&self) -> Handlers {
-        // upstream's default hook list is private; these are its three, in
-        // order, after ours.
+        // upstream's default hook list is private; after ours come two of
+        // its three (its SET/SHOW hook is replaced by our settings).
+        let settings = Arc::new(Settings::default());
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(ReadOnlyHook),
+            Arc::new(SessionStatementHook::new(settings.clone())),
             Arc::new(CursorStatementHook),
-            Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
         ];
         // A copy of the state: catalogs, object stores and functions are
@@ -123,7 +125,7 @@ impl Shared {
                 self.in_flight.clone(),
                 self.executor.clone(),
             )),
-            startup: Arc::new(TrustStartup::new(self.startup.clone(), context)),
+            startup: Arc::new(TrustStartup::new(self.startup.clone(), context, settings)),
             cancel: self.cancel.clone(),
         }
     }

@@ -22,6 +22,7 @@ use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontend
 use futures::Sink;
 
 use crate::cancel::{Cancellation, RowsCancelGuard, RowsCancelHandle};
+use crate::settings::Settings;
 use crate::sqlstate::codes;
 
 /// The PostgreSQL version clients are told we speak: the protocol and catalog
@@ -76,11 +77,20 @@ pub struct TrustStartup {
     shared: Arc<StartupShared>,
     /// This connection's session, whose defaults the database decides.
     session: Arc<SessionContext>,
+    settings: Arc<Settings>,
 }
 
 impl TrustStartup {
-    pub(crate) fn new(shared: Arc<StartupShared>, session: Arc<SessionContext>) -> Self {
-        Self { shared, session }
+    pub(crate) fn new(
+        shared: Arc<StartupShared>,
+        session: Arc<SessionContext>,
+        settings: Arc<Settings>,
+    ) -> Self {
+        Self {
+            shared,
+            session,
+            settings,
+        }
     }
 
     /// Points the session at `database`, or says it does not exist.
@@ -169,6 +179,9 @@ impl StartupHandler for TrustStartup {
             .cloned()
             .unwrap_or_default();
         self.route(&database)?;
+        self.settings
+            .begin(EMULATED_SERVER_VERSION, client.metadata(), &self.session);
+        self.settings.sync_client(client);
 
         let (pid, secret_key) = self.shared.pids.generate(client);
         client.set_pid_and_secret_key(pid, secret_key.clone());
