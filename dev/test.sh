@@ -20,6 +20,30 @@ if [ "${#test_packages[@]}" -gt 0 ]; then
   done
 fi
 
+# The clients the end-to-end tests drive: psql (dev/setup.sh), pgjdbc with
+# a Java runtime, psqlODBC with unixODBC's isql, and a venv with the Python
+# clients (tests/clients/requirements.txt).
+client_packages=()
+command -v java >/dev/null 2>&1 || client_packages+=(openjdk-17-jre-headless)
+[ -f /usr/share/java/postgresql.jar ] || client_packages+=(libpostgresql-jdbc-java)
+command -v isql >/dev/null 2>&1 || client_packages+=(unixodbc)
+[ -n "$(find /usr/lib -name psqlodbcw.so -print -quit 2>/dev/null)" ] || client_packages+=(odbc-postgresql)
+python3 -c "import ensurepip, venv" >/dev/null 2>&1 || client_packages+=(python3-venv)
+if [ "${#client_packages[@]}" -gt 0 ]; then
+  step "apt-get install ${client_packages[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${client_packages[@]}"
+fi
+client_venv=target/client-venv
+if ! cmp -s tests/clients/requirements.txt "$client_venv/requirements.txt"; then
+  step "python client venv ($client_venv)"
+  rm -rf "$client_venv"
+  python3 -m venv "$client_venv"
+  "$client_venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt
+  cp tests/clients/requirements.txt "$client_venv/requirements.txt"
+fi
+export TRIBUTARY_CLIENT_PYTHON="$PWD/$client_venv/bin/python"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

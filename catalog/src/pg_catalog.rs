@@ -10,10 +10,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::{CatalogProviderList, SchemaProvider, TableProvider};
-use datafusion::common::{DataFusionError, Result};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{CatalogProviderList, MemTable, SchemaProvider, TableProvider};
+use datafusion::common::{Column, DataFusionError, Result, ScalarValue};
 use datafusion::datasource::TableType;
+use datafusion::datasource::{ViewTable, provider_as_source};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
@@ -104,6 +106,36 @@ pub(crate) struct DatabasePgCatalog {
     own: Arc<CatalogSchema<OneDatabase>>,
     /// Every database: only `pg_database` is read from it.
     all: Arc<CatalogSchema<Arc<dyn CatalogProviderList>>>,
+    /// `pg_index` and `pg_constraint`, by lower-case name.
+    keys: Vec<(&'static str, Arc<dyn TableProvider>)>,
+}
+
+/// The array columns of `pg_index` and `pg_constraint`, which the shipped
+/// tables hold as text ("1 2"): clients `unnest` them and index them.
+fn array_column(name: &str) -> Option<DataType> {
+    match name {
+        "indkey" | "indoption" | "conkey" | "confkey" | "confdelsetcols" => Some(DataType::Int16),
+        "indclass" | "indcollation" | "conpfeqop" | "conppeqop" | "conffeqop" | "conexclop" => {
+            Some(DataType::Int32)
+        }
+        _ => None,
+    }
+}
+
+/// Tributary knows no keys or indexes yet, so both tables are empty; the
+/// rows shipped with datafusion-pg-catalog describe PostgreSQL's own system
+/// tables, which Tributary does not have.
+fn empty_with_arrays(shipped: SchemaRef) -> Result<Arc<dyn TableProvider>> {
+    let fields: Vec<Field> = shipped
+        .fields()
+        .iter()
+        .map(|field| match array_column(field.name()) {
+            Some(element) => Field::new(field.name(), DataType::new_list(element, true), true),
+            None => field.as_ref().clone(),
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?))
 }
 
 impl DatabasePgCatalog {
@@ -116,7 +148,18 @@ impl DatabasePgCatalog {
             catalogs: catalogs.clone(),
             name: name.to_owned(),
         };
+        let keys = vec![
+            (
+                "pg_index",
+                empty_with_arrays(static_tables.pg_index.schema())?,
+            ),
+            (
+                "pg_constraint",
+                empty_with_arrays(static_tables.pg_constraint.schema())?,
+            ),
+        ];
         Ok(Self {
+            keys,
             own: Arc::new(PgCatalogSchemaProvider::try_new(
                 own,
                 static_tables.clone(),
@@ -138,6 +181,19 @@ impl SchemaProvider for DatabasePgCatalog {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some((_, table)) = self
+            .keys
+            .iter()
+            .find(|(key, _)| name.eq_ignore_ascii_case(key))
+        {
+            return Ok(Some(table.clone()));
+        }
+        if name.eq_ignore_ascii_case("pg_class") {
+            return match self.own.table(name).await? {
+                Some(shipped) => Ok(Some(with_missing_class_columns(shipped)?)),
+                None => Ok(None),
+            };
+        }
         if name.eq_ignore_ascii_case("pg_database") {
             self.all.table(name).await
         } else {
@@ -148,4 +204,43 @@ impl SchemaProvider for DatabasePgCatalog {
     fn table_exist(&self, name: &str) -> bool {
         self.own.table_exist(name)
     }
+}
+
+/// `pg_class` with the columns PostgreSQL has and the shipped one lacks,
+/// which clients select (SQLAlchemy's `get_indexes` reads `reloptions`).
+fn with_missing_class_columns(shipped: Arc<dyn TableProvider>) -> Result<Arc<dyn TableProvider>> {
+    let mut columns: Vec<Expr> = shipped
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| col(Column::from_name(field.name())))
+        .collect();
+    let none = || lit(ScalarValue::Int32(Some(0)));
+    let text_array = || {
+        cast(
+            lit(ScalarValue::Null),
+            DataType::new_list(DataType::Utf8, true),
+        )
+    };
+    let present = shipped.schema();
+    columns.extend(
+        [
+            none().alias("reltype"),
+            none().alias("reloftype"),
+            none().alias("reltoastrelid"),
+            none().alias("relrewrite"),
+            text_array().alias("relacl"),
+            text_array().alias("reloptions"),
+        ]
+        .into_iter()
+        .filter(|extra| {
+            present
+                .field_with_name(&extra.schema_name().to_string())
+                .is_err()
+        }),
+    );
+    let plan = LogicalPlanBuilder::scan("pg_class", provider_as_source(shipped), None)?
+        .project(columns)?
+        .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }

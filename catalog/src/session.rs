@@ -14,7 +14,7 @@ use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 use tributary_connectors::files::{FilesSchema, FilesSpec};
 use tributary_connectors::remote::{DatabaseSpec, RemoteCatalog, RemoteSchema, RemoteSource};
 
-use crate::functions::register_catalog_functions;
+use crate::functions::{register_catalog_functions, register_rewrite_helpers, register_to_regtype};
 use crate::pg_catalog::DatabasePgCatalog;
 use crate::refresh::refresh_udf;
 use crate::unavailable::UnavailableSchema;
@@ -128,7 +128,9 @@ pub async fn build_session(
     // with dbname=<source>.
     setup_pg_catalog(&context, DEFAULT_CATALOG, EmptyContextProvider).map_err(|e| *e)?;
     register_catalog_functions(&context, std::time::SystemTime::now());
+    register_rewrite_helpers(&context);
     let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
+    register_to_regtype(&context, static_tables.pg_type.data());
     let catalogs = context.state().catalog_list().clone();
     for name in context.catalog_names() {
         if let Some(catalog) = context.catalog(&name) {

@@ -8,9 +8,11 @@
 //! `SessionContext` to run SQL on.
 
 mod cancel;
+mod copy;
 mod execution;
 mod in_flight;
 mod read_only;
+mod rewrite;
 mod server;
 mod session;
 mod session_statements;

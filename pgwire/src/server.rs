@@ -26,6 +26,7 @@ use crate::cancel::Cancellation;
 use crate::execution::Executor;
 use crate::in_flight::InFlight;
 use crate::read_only::ReadOnlyHook;
+use crate::rewrite::ClientSqlHook;
 use crate::session::ClientSession;
 use crate::session_statements::SessionStatementHook;
 use crate::settings::Settings;
@@ -114,6 +115,7 @@ impl Shared {
             Arc::new(SessionStatementHook::new(settings.clone())),
             Arc::new(CursorStatementHook),
             Arc::new(TransactionStatementHook),
+            Arc::new(ClientSqlHook),
         ];
         // A copy of the state: catalogs, object stores and functions are
         // shared behind Arcs; settings changed with SET stay in this session.
@@ -122,6 +124,7 @@ impl Shared {
         Handlers {
             session: Arc::new(ClientSession::new(
                 service,
+                context.clone(),
                 self.in_flight.clone(),
                 self.executor.clone(),
             )),

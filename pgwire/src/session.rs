@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
+use datafusion::prelude::SessionContext;
 use datafusion_postgres::pgwire::api::portal::Portal;
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use datafusion_postgres::pgwire::api::results::Response;
@@ -25,6 +26,7 @@ use datafusion_postgres::{DfSessionService, Parser};
 use futures::{FutureExt, Sink, Stream, StreamExt};
 
 use crate::cancel::{CancelSignal, statement_cancel_signal, stopped};
+use crate::copy::parse_copy_out;
 use crate::execution::Executor;
 use crate::in_flight::{InFlight, StatementGuard};
 use crate::sqlstate::query_canceled;
@@ -33,14 +35,22 @@ use crate::sqlstate::query_canceled;
 /// sharing catalogs and object stores with every other.
 pub(crate) struct ClientSession {
     inner: DfSessionService,
+    /// This session's engine, for what runs outside `inner` (COPY).
+    context: Arc<SessionContext>,
     in_flight: InFlight,
     executor: Executor,
 }
 
 impl ClientSession {
-    pub(crate) fn new(inner: DfSessionService, in_flight: InFlight, executor: Executor) -> Self {
+    pub(crate) fn new(
+        inner: DfSessionService,
+        context: Arc<SessionContext>,
+        in_flight: InFlight,
+        executor: Executor,
+    ) -> Self {
         Self {
             inner,
+            context,
             in_flight,
             executor,
         }
@@ -111,6 +121,13 @@ impl SimpleQueryHandler for ClientSession {
     {
         let statement = Arc::new(self.in_flight.enter());
         let signal = statement_cancel_signal(client).await;
+        // The SQL parser does not know COPY … TO STDOUT: it is read first.
+        if let Some(copy) = parse_copy_out(query)? {
+            return tokio::select! {
+                response = self.executor.enter(copy.run(&self.context)) => Ok(vec![response?]),
+                stop = stopped(signal.clone()) => Err(query_canceled(stop)),
+            };
+        }
         let responses = tokio::select! {
             responses = self.executor.enter(<DfSessionService as SimpleQueryHandler>::do_query(&self.inner, client, query)) => responses?,
             stop = stopped(signal.clone()) => return Err(query_canceled(stop)),

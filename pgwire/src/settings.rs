@@ -398,6 +398,17 @@ impl Settings {
             None => {}
         }
         let value = normalize(&key, value)?;
+        // DataFusion's own options (`datafusion.execution.batch_size`, …)
+        // go to the session's engine configuration.
+        if key.starts_with("datafusion.") {
+            let state = session.state_ref();
+            let mut state = state.write();
+            state
+                .config_mut()
+                .options_mut()
+                .set(&key, &value)
+                .map_err(|error| invalid_value(name, &value, &error.to_string()))?;
+        }
         self.values().current.insert(key.clone(), value.clone());
         self.apply(&key, session)?;
         Ok(value)

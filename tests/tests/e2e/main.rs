@@ -2,6 +2,7 @@
 //! psql), a real S3 server. Each test starts what it needs and stops it.
 
 mod cli;
+mod clients;
 mod errors;
 mod federation;
 mod local_files;

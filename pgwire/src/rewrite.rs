@@ -1,0 +1,479 @@
+//! Rewrites of the SQL that client libraries send while browsing, into SQL
+//! DataFusion can plan with the same meaning. Each rewrite names the client
+//! query that needs it.
+//!
+//! - `x LIKE p ESCAPE 'c'` (SQLAlchemy's `get_schema_names`, with `/`):
+//!   DataFusion only knows the backslash, so the pattern is translated to
+//!   backslash escapes by `tributary_like_escape`.
+//! - `generate_subscripts(a, 1)` beside `unnest(a)` in a select list
+//!   (SQLAlchemy's primary keys, indexes, unique constraints): a set
+//!   returning function; becomes `unnest(tributary_subscripts(a, 1))`, which
+//!   DataFusion unnests in step with the other `unnest`, as PostgreSQL does.
+//! - `information_schema._pg_expandarray(a)` and `(…).x` / `(…).n` (pgjdbc's
+//!   `getPrimaryKeys`): becomes `unnest(tributary_expand_array(a))`, a list
+//!   of `{x, n}` structs, with field access through `get_field`.
+//! - A correlated scalar subquery over `pg_catalog` tables that is not an
+//!   aggregate (SQLAlchemy's `get_columns`: a column's default, identity,
+//!   collation): DataFusion plans only aggregated ones, so its one column
+//!   becomes `first_value(…)`. Catalog lookups by key find one row at most,
+//!   so the answer is the same; user tables are never touched by this.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{
+    AccessExpr, BinaryOperator, Expr, FunctionArguments, ObjectName, Query, SelectItem, SetExpr,
+    Statement, TableFactor, Value, Visit, VisitMut, Visitor, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion_postgres::arrow_pg::datatypes::df::encode_dataframe;
+use datafusion_postgres::hooks::{HookClient, QueryHook};
+use datafusion_postgres::pgwire::api::ClientInfo;
+use datafusion_postgres::pgwire::api::portal::Format;
+use datafusion_postgres::pgwire::api::results::Response;
+use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::types::format::FormatOptions;
+
+/// Plans the statements that needed a rewrite; every other statement goes
+/// on to the next hook unchanged.
+#[derive(Debug, Default)]
+pub(crate) struct ClientSqlHook;
+
+async fn plan_rewritten(
+    statement: &Statement,
+    session: &SessionContext,
+) -> Option<PgWireResult<LogicalPlan>> {
+    let mut statement = statement.clone();
+    if !rewrite_client_sql(&mut statement) {
+        return None;
+    }
+    tracing::debug!("client SQL rewritten to: {statement}");
+    let statement = datafusion::sql::parser::Statement::Statement(Box::new(statement));
+    Some(
+        session
+            .state()
+            .statement_to_plan(statement)
+            .await
+            .map_err(|e| PgWireError::ApiError(Box::new(e))),
+    )
+}
+
+#[async_trait]
+impl QueryHook for ClientSqlHook {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        session: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let plan = match plan_rewritten(statement, session).await? {
+            Ok(plan) => plan,
+            Err(error) => return Some(Err(error)),
+        };
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        Some(
+            async {
+                let frame = session
+                    .execute_logical_plan(plan)
+                    .await
+                    .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+                let rows = encode_dataframe(frame, &Format::UnifiedText, Some(options)).await?;
+                Ok(Response::Query(rows))
+            }
+            .await,
+        )
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        session: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        plan_rewritten(statement, session).await
+    }
+
+    async fn handle_extended_query(
+        &self,
+        _statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        _session: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        // The plan made at parse time runs as any other.
+        None
+    }
+}
+
+/// Rewrites `statement` in place; true if anything changed.
+pub(crate) fn rewrite_client_sql(statement: &mut Statement) -> bool {
+    let mut rewriter = Rewriter { changed: false };
+    let _ = statement.visit(&mut rewriter);
+    rewriter.changed
+}
+
+struct Rewriter {
+    changed: bool,
+}
+
+fn parse_expr(sql: &str) -> Option<Expr> {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut parser| parser.parse_expr())
+        .ok()
+}
+
+/// The arguments of a plain function call, as SQL text.
+fn call_arguments(arguments: &FunctionArguments) -> Option<String> {
+    match arguments {
+        FunctionArguments::List(list) if list.clauses.is_empty() => Some(
+            list.args
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        _ => None,
+    }
+}
+
+fn escape_character(escape: &Value) -> Option<String> {
+    match escape {
+        Value::SingleQuotedString(c) | Value::EscapedStringLiteral(c) => Some(c.clone()),
+        _ => None,
+    }
+}
+
+impl Rewriter {
+    fn replacement(expr: &Expr) -> Option<Expr> {
+        match expr {
+            Expr::Like {
+                pattern,
+                escape_char: Some(escape),
+                ..
+            }
+            | Expr::ILike {
+                pattern,
+                escape_char: Some(escape),
+                ..
+            } => {
+                let escape = escape_character(&escape.value)?;
+                if escape == "\\" {
+                    return None;
+                }
+                let translated = parse_expr(&format!(
+                    "tributary_like_escape({pattern}, '{}')",
+                    escape.replace('\'', "''")
+                ))?;
+                let mut rewritten = expr.clone();
+                if let Expr::Like {
+                    pattern,
+                    escape_char,
+                    ..
+                }
+                | Expr::ILike {
+                    pattern,
+                    escape_char,
+                    ..
+                } = &mut rewritten
+                {
+                    **pattern = translated;
+                    *escape_char = None;
+                }
+                Some(rewritten)
+            }
+            Expr::Function(function) => {
+                let name = function.name.0.last()?.to_string().to_ascii_lowercase();
+                let arguments = call_arguments(&function.args)?;
+                match name.as_str() {
+                    "generate_subscripts" => {
+                        parse_expr(&format!("unnest(tributary_subscripts({arguments}))"))
+                    }
+                    "_pg_expandarray" => {
+                        parse_expr(&format!("unnest(tributary_expand_array({arguments}))"))
+                    }
+                    _ => None,
+                }
+            }
+            // `(composite).field`: only on a parenthesized expression; a
+            // dotted name is a column reference the planner resolves itself.
+            Expr::CompoundFieldAccess { root, access_chain }
+                if matches!(**root, Expr::Nested(_)) =>
+            {
+                let [AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice() else {
+                    return None;
+                };
+                parse_expr(&format!(
+                    "get_field({root}, '{}')",
+                    field.value.to_ascii_lowercase().replace('\'', "''")
+                ))
+            }
+            Expr::Subquery(query) => catalog_lookup_aggregated(query),
+            _ => None,
+        }
+    }
+}
+
+/// Whether every relation `query` reads is a `pg_catalog` table.
+fn reads_only_catalog(query: &Query) -> bool {
+    struct Relations {
+        all_catalog: bool,
+        any: bool,
+    }
+    impl Visitor for Relations {
+        type Break = ();
+        fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<()> {
+            self.any = true;
+            let last = relation
+                .0
+                .last()
+                .map(|part| part.to_string().to_ascii_lowercase());
+            if !last.is_some_and(|name| name.starts_with("pg_")) {
+                self.all_catalog = false;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut relations = Relations {
+        all_catalog: true,
+        any: false,
+    };
+    let _ = query.visit(&mut relations);
+    relations.any && relations.all_catalog
+}
+
+const AGGREGATES: &[&str] = &[
+    "count",
+    "min",
+    "max",
+    "sum",
+    "avg",
+    "array_agg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+    "first_value",
+    "last_value",
+];
+
+fn conjuncts(expr: Expr, into: &mut Vec<Expr>) {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            conjuncts(*left, into);
+            conjuncts(*right, into);
+        }
+        Expr::Nested(inner)
+            if matches!(
+                *inner,
+                Expr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            conjuncts(*inner, into)
+        }
+        other => into.push(other),
+    }
+}
+
+/// Whether `expr` reads only columns of the outer query: every column is
+/// qualified by a table the subquery does not have. DataFusion cannot
+/// decorrelate such a conjunct inside the subquery.
+fn outer_only(expr: &Expr, inner: &[String]) -> bool {
+    struct Columns<'a> {
+        inner: &'a [String],
+        outer: usize,
+        other: bool,
+    }
+    impl Visitor for Columns<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            match expr {
+                Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                    let table = parts[parts.len() - 2].value.to_ascii_lowercase();
+                    if self.inner.contains(&table) {
+                        self.other = true;
+                    } else {
+                        self.outer += 1;
+                    }
+                }
+                Expr::Identifier(_)
+                | Expr::Subquery(_)
+                | Expr::Exists { .. }
+                | Expr::InSubquery { .. } => self.other = true,
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut columns = Columns {
+        inner,
+        outer: 0,
+        other: false,
+    };
+    let _ = expr.visit(&mut columns);
+    columns.outer > 0 && !columns.other
+}
+
+/// The names the subquery's own tables go by: each table's name and alias.
+fn inner_names(select: &datafusion::sql::sqlparser::ast::Select) -> Vec<String> {
+    struct Names(Vec<String>);
+    impl Visitor for Names {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table { name, alias, .. } = factor {
+                if let Some(last) = name.0.last() {
+                    self.0.push(last.to_string().to_ascii_lowercase());
+                }
+                if let Some(alias) = alias {
+                    self.0.push(alias.name.value.to_ascii_lowercase());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut names = Names(Vec::new());
+    let _ = select.from.visit(&mut names);
+    names.0
+}
+
+fn catalog_lookup_aggregated(query: &Query) -> Option<Expr> {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    if !reads_only_catalog(query) || select.projection.len() != 1 || query.limit_clause.is_some() {
+        return None;
+    }
+    if !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty())
+    {
+        return None;
+    }
+    let (expr, alias) = match &select.projection[0] {
+        SelectItem::UnnamedExpr(expr) => (expr, None),
+        SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
+        _ => return None,
+    };
+    if let Expr::Function(function) = expr
+        && let Some(name) = function.name.0.last()
+        && AGGREGATES.contains(&name.to_string().to_ascii_lowercase().as_str())
+    {
+        return None;
+    }
+    let aggregated = parse_expr(&format!("first_value({expr})"))?;
+    let mut query = query.clone();
+    let mut guards = Vec::new();
+    if let SetExpr::Select(select) = query.body.as_mut() {
+        select.projection[0] = match alias {
+            Some(alias) => SelectItem::ExprWithAlias {
+                expr: aggregated,
+                alias,
+            },
+            None => SelectItem::UnnamedExpr(aggregated),
+        };
+        // `WHERE outer.flag AND inner.key = outer.key` becomes
+        // `CASE WHEN outer.flag THEN (… WHERE inner.key = outer.key) END`:
+        // no row and NULL are the same answer for a scalar subquery.
+        let inner = inner_names(select);
+        if let Some(selection) = select.selection.take() {
+            let mut all = Vec::new();
+            conjuncts(selection, &mut all);
+            let (outer, kept): (Vec<Expr>, Vec<Expr>) =
+                all.into_iter().partition(|c| outer_only(c, &inner));
+            guards = outer;
+            select.selection = kept.into_iter().reduce(|left, right| Expr::BinaryOp {
+                left: Box::new(left),
+                op: BinaryOperator::And,
+                right: Box::new(right),
+            });
+        }
+    }
+    let subquery = Expr::Subquery(Box::new(query));
+    if guards.is_empty() {
+        return Some(subquery);
+    }
+    let condition = guards
+        .iter()
+        .map(|guard| format!("({guard})"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    parse_expr(&format!("CASE WHEN {condition} THEN {subquery} END"))
+}
+
+impl VisitorMut for Rewriter {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
+        if let Some(replacement) = Self::replacement(expr) {
+            *expr = replacement;
+            self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        let mut statement = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(sql)
+            .and_then(|mut parser| parser.parse_statement())
+            .expect("test SQL parses");
+        rewrite_client_sql(&mut statement);
+        statement.to_string()
+    }
+
+    #[test]
+    fn like_escape_becomes_a_backslash_pattern() {
+        assert_eq!(
+            rewritten("SELECT 1 WHERE n NOT LIKE 'pg/_' || '%' ESCAPE '/'"),
+            "SELECT 1 WHERE n NOT LIKE tributary_like_escape('pg/_' || '%', '/')"
+        );
+        assert_eq!(
+            rewritten("SELECT 1 WHERE n LIKE 'a\\_%' ESCAPE '\\'"),
+            "SELECT 1 WHERE n LIKE 'a\\_%' ESCAPE '\\'"
+        );
+    }
+
+    #[test]
+    fn set_returning_functions_become_unnest() {
+        assert_eq!(
+            rewritten("SELECT unnest(k), generate_subscripts(k, 1) FROM t"),
+            "SELECT unnest(k), unnest(tributary_subscripts(k, 1)) FROM t"
+        );
+        assert_eq!(
+            rewritten("SELECT (_pg_expandarray(i.k)).n, (r.keys).x FROM t"),
+            "SELECT get_field((unnest(tributary_expand_array(i.k))), 'n'), get_field((r.keys), 'x') FROM t"
+        );
+    }
+
+    #[test]
+    fn only_catalog_lookups_are_aggregated() {
+        assert_eq!(
+            rewritten(
+                "SELECT (SELECT t.typname FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid) FROM pg_catalog.pg_attribute a"
+            ),
+            "SELECT (SELECT first_value(t.typname) FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid) FROM pg_catalog.pg_attribute a"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT (SELECT d.x FROM pg_catalog.pg_attrdef d WHERE pg_catalog.pg_attribute.atthasdef AND d.adrelid = pg_catalog.pg_attribute.attrelid) FROM pg_catalog.pg_attribute"
+            ),
+            "SELECT CASE WHEN (pg_catalog.pg_attribute.atthasdef) THEN (SELECT first_value(d.x) FROM pg_catalog.pg_attrdef d WHERE d.adrelid = pg_catalog.pg_attribute.attrelid) END FROM pg_catalog.pg_attribute"
+        );
+        let user = "SELECT (SELECT o.x FROM sample.orders AS o WHERE o.id = c.id) FROM sample.customers AS c";
+        assert_eq!(rewritten(user), user);
+    }
+}

@@ -1,0 +1,287 @@
+//! The clients users point at Tributary, each the real program: psql's
+//! introspection and `\copy`, pgjdbc (DBeaver, Tableau), psycopg 3,
+//! psycopg2, SQLAlchemy and pandas (Superset, notebooks), psqlODBC through
+//! unixODBC's `isql`. The README test command installs them all.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tributary_tests::Gateway;
+
+fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn psql(gateway: &Gateway, args: &[&str]) -> String {
+    let output = Command::new("psql")
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "tributary",
+            "-d",
+            "tributary",
+        ])
+        .args(["-p", &gateway.addr.port().to_string()])
+        .args(args)
+        .output()
+        .expect("psql is installed (postgresql-client)");
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "psql {args:?}: {stderr}");
+    assert!(!stderr.contains("ERROR"), "psql {args:?}: {stderr}");
+    stdout
+}
+
+#[tokio::test]
+async fn psql_describes_what_the_gateway_serves() {
+    let gateway = Gateway::start();
+    let databases = psql(&gateway, &["-c", "\\l"]);
+    for database in ["tributary", "sample"] {
+        assert!(databases.contains(&format!(" {database} ")), "{databases}");
+    }
+    // One database's schemas, each once.
+    let schemas = psql(&gateway, &["-At", "-c", "\\dn"]);
+    assert_eq!(schemas, "public|postgres\nsample|postgres\n");
+    let tables = psql(&gateway, &["-At", "-c", "\\dt"]);
+    assert_eq!(
+        tables,
+        "sample|customers|table|postgres\nsample|events|table|postgres\nsample|orders|table|postgres\n"
+    );
+    assert_eq!(psql(&gateway, &["-At", "-c", "\\dt sample.*"]), tables);
+    let orders = psql(&gateway, &["-c", "\\d sample.orders"]);
+    let expected = [
+        "                 Table \"sample.orders\"",
+        "   Column    |  Type   | Collation | Nullable | Default ",
+        "-------------+---------+-----------+----------+---------",
+        " order_id    | bigint  |           | not null | ",
+        " customer_id | bigint  |           | not null | ",
+        " order_date  | date    |           | not null | ",
+        " status      | text    |           | not null | ",
+        " quantity    | integer |           | not null | ",
+        " amount      | numeric |           | not null | ",
+    ];
+    assert_eq!(
+        orders.lines().take(expected.len()).collect::<Vec<_>>(),
+        expected,
+        "{orders}"
+    );
+}
+
+#[tokio::test]
+async fn psql_copy_writes_csv_with_a_header() {
+    let gateway = Gateway::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("orders.csv");
+    let out = psql(
+        &gateway,
+        &[
+            "-c",
+            &format!(
+                "\\copy (SELECT order_id, status, amount, NULL::text AS note FROM sample.orders ORDER BY order_id LIMIT 3) TO '{}' CSV HEADER",
+                file.display()
+            ),
+        ],
+    );
+    assert_eq!(out.trim(), "COPY 3");
+    let written = std::fs::read_to_string(&file).expect("psql wrote the file");
+    assert_eq!(
+        written,
+        "order_id,status,amount,note\n1,delivered,394.35,\n2,returned,49.54,\n3,placed,396.14,\n"
+    );
+    // Text format: tabs, \N for NULL, backslashes escaped.
+    let copied = psql(
+        &gateway,
+        &[
+            "-c",
+            "COPY (SELECT 1 AS a, NULL::text AS b, 'x\\y' AS c) TO STDOUT",
+        ],
+    );
+    assert_eq!(copied, "1\t\\N\tx\\\\y\n");
+}
+
+#[tokio::test]
+async fn session_settings_behave_as_in_postgres() {
+    let gateway = Gateway::start();
+    let out = psql(
+        &gateway,
+        &[
+            "-At",
+            "-c",
+            "SHOW search_path",
+            "-c",
+            "SET search_path TO sample, public",
+            "-c",
+            "SELECT count(*), current_schema(), current_setting('search_path') FROM orders",
+            "-c",
+            "SET TimeZone = 'Europe/Berlin'",
+            "-c",
+            "SELECT TIMESTAMPTZ '2024-01-01 00:00:00+00'",
+            "-c",
+            "RESET ALL",
+            "-c",
+            "SHOW search_path",
+            "-c",
+            "SHOW server_version_num",
+            "-c",
+            "SAVEPOINT s1",
+            "-c",
+            "RELEASE SAVEPOINT s1",
+            "-c",
+            "DISCARD ALL",
+        ],
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "\"$user\", public",
+            "SET",
+            "120000|sample|sample, public",
+            "SET",
+            "2024-01-01 01:00:00.000000+01",
+            "RESET",
+            "\"$user\", public",
+            "160006",
+            "SAVEPOINT",
+            "RELEASE",
+            "DISCARD ALL",
+        ]
+    );
+    let output = Command::new("psql")
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "tributary",
+            "-p",
+            &gateway.addr.port().to_string(),
+        ])
+        .args(["-c", "SET no_such_setting = 1"])
+        .env("PGOPTIONS", "")
+        .output()
+        .expect("psql runs");
+    let (_, stderr) = text(&output);
+    assert!(
+        stderr.contains("unrecognized configuration parameter \"no_such_setting\""),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn pgjdbc_browses_and_queries() {
+    let gateway = Gateway::start();
+    let output = Command::new("java")
+        .arg("-cp")
+        .arg("/usr/share/java/postgresql.jar")
+        .arg(clients_dir().join("Check.java"))
+        .arg(gateway.addr.port().to_string())
+        .output()
+        .expect("java is installed");
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let rows =
+        "6,196.77,2024-01-01,shipped|10,125.36,2024-01-01,shipped|31,255.09,2024-01-01,shipped";
+    let mut expected = vec![
+        "product: PostgreSQL 16".to_owned(),
+        "catalogs: tributary".to_owned(),
+        "schemas: pg_catalog,public,sample".to_owned(),
+        "tables: customers,events,orders".to_owned(),
+        "columns: order_id int8 -5 NO 1; customer_id int8 -5 NO 2; order_date date 91 NO 3; \
+         status text 12 NO 4; quantity int4 4 NO 5; amount numeric 2 NO 6"
+            .to_owned(),
+        "primary keys: ".to_owned(),
+    ];
+    // The sixth run is server-prepared and binary: same rows.
+    expected.extend((1..=6).map(|run| format!("prepared run {run}: {rows}")));
+    expected.push(
+        "result types: order_id:int8:-5,customer_id:int8:-5,order_date:date:91,status:text:12,\
+         quantity:int4:4,amount:numeric:2"
+            .to_owned(),
+    );
+    expected.push("write: 25006".to_owned());
+    assert_eq!(lines, expected, "{stderr}");
+}
+
+/// The Python the README test command prepared, with the client libraries.
+fn client_python() -> PathBuf {
+    if let Some(python) = std::env::var_os("TRIBUTARY_CLIENT_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/client-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: ./dev/test.sh creates it (python3 -m venv, pip install -r tests/clients/requirements.txt)",
+        python.display()
+    );
+    python
+}
+
+#[tokio::test]
+async fn python_clients_psycopg_sqlalchemy_pandas() {
+    let gateway = Gateway::start();
+    let output = Command::new(client_python())
+        .arg(clients_dir().join("check_python.py"))
+        .arg(gateway.addr.port().to_string())
+        .output()
+        .expect("the client venv's python runs");
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stdout.lines().last(), Some("18 checks passed"), "{stdout}");
+}
+
+#[tokio::test]
+async fn psqlodbc_lists_tables_and_selects() {
+    let gateway = Gateway::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ini = dir.path().join("odbc.ini");
+    std::fs::write(
+        &ini,
+        format!(
+            "[tributary]\nDriver=PostgreSQL Unicode\nServername=127.0.0.1\nPort={}\nDatabase=tributary\nUsername=tributary\n",
+            gateway.addr.port()
+        ),
+    )
+    .expect("write odbc.ini");
+    let isql = |sql: &str| {
+        use std::io::Write;
+        let mut child = Command::new("isql")
+            .args(["-b", "-d|", "tributary"])
+            .env("ODBCINI", &ini)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("isql is installed (unixodbc)");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(sql.as_bytes()).expect("write to isql");
+        }
+        let output = child.wait_with_output().expect("isql ends");
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        stdout
+    };
+    let rows = isql("SELECT order_id, status FROM sample.orders ORDER BY order_id LIMIT 2\n");
+    assert_eq!(
+        rows.lines().collect::<Vec<_>>(),
+        ["1|delivered", "2|returned"],
+        "{rows}"
+    );
+    // `help` lists tables through SQLTables.
+    let tables = isql("help\n");
+    for table in [
+        "|sample|customers|TABLE|",
+        "|sample|events|TABLE|",
+        "|sample|orders|TABLE|",
+    ] {
+        assert!(tables.contains(table), "{table} in {tables}");
+    }
+}
