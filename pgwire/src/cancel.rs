@@ -18,6 +18,8 @@ use datafusion_postgres::pgwire::messages::cancel::CancelRequest;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 
+use crate::settings::STATEMENT_TIMEOUT_KEY;
+
 /// This session's handle for cancelling the rows of its current statement.
 pub(crate) struct RowsCancelHandle(pub Arc<ConnectionHandle>);
 /// Unregisters the session's row handle when the session ends.
@@ -35,9 +37,6 @@ pub(crate) enum Stop {
 /// Resolves to `Some(stop)` when the current statement must stop, `None`
 /// when it was superseded by the next one (and so needs no stopping).
 pub(crate) type CancelSignal = Shared<BoxFuture<'static, Option<Stop>>>;
-
-/// Where datafusion-postgres's `SET statement_timeout` keeps the value.
-const STATEMENT_TIMEOUT_KEY: &str = "statement_timeout_ms";
 
 /// The two registries a CancelRequest is looked up in.
 pub(crate) struct Cancellation {

@@ -1,5 +1,5 @@
-//! A session's run-time parameters: `SET`, `SHOW`, `RESET`,
-//! `current_setting()` and `set_config()`, as PostgreSQL clients use them.
+//! A session's run-time parameters: `SET`, `SHOW`, `RESET` and
+//! `current_setting()`, as PostgreSQL clients use them.
 //!
 //! Upstream's hook keeps a handful of parameters and answers `SHOW` of any
 //! other with an empty string; `SET search_path` kept only its first word
@@ -336,13 +336,7 @@ impl Settings {
         }
         current.insert("server_version".into(), server_version.to_owned());
         current.insert("server_version_num".into(), version_num(server_version));
-        let schema = session
-            .state()
-            .config()
-            .options()
-            .catalog
-            .default_schema
-            .clone();
+        let schema = default_schema(session);
         current.insert(
             "search_path".into(),
             format!("\"$user\", {}", quote_schema(&schema)),
@@ -351,9 +345,9 @@ impl Settings {
             let key = key.to_ascii_lowercase();
             if let Some(known) = lookup(&key)
                 && !known.read_only
-                && normalize(&key, value).is_ok()
+                && let Ok(value) = normalize(&key, value)
             {
-                current.insert(key.clone(), normalize(&key, value).unwrap_or_default());
+                current.insert(key, value);
             }
         }
         let mut values = self.values();
@@ -442,12 +436,12 @@ impl Settings {
     }
 
     fn apply_all(&self, session: &SessionContext) {
+        // Applying search_path also registers the session's functions.
         for key in ["timezone", "search_path"] {
             if let Err(error) = self.apply(key, session) {
                 tracing::debug!("session parameter {key} not applied: {error}");
             }
         }
-        self.register_functions(session);
     }
 
     /// Makes the engine follow the parameter `key`.
@@ -525,17 +519,11 @@ impl Settings {
             .unwrap_or_else(|| (name.to_ascii_lowercase(), false))
     }
 
-    /// `current_setting`, `set_config`, `current_schema` and
-    /// `current_schemas` answer from this session's values.
+    /// `current_setting`, `current_schema` and `current_schemas` answer
+    /// from this session's values.
     fn register_functions(&self, session: &SessionContext) {
         let snapshot = self.values().current.clone();
-        let schema = session
-            .state()
-            .config()
-            .options()
-            .catalog
-            .default_schema
-            .clone();
+        let schema = default_schema(session);
         session.register_udf(ScalarUDF::new_from_impl(CurrentSetting::new(
             snapshot.clone(),
         )));
@@ -550,6 +538,16 @@ impl Settings {
         }
         session.register_udf(ScalarUDF::new_from_impl(CurrentSchemas { schemas }));
     }
+}
+
+fn default_schema(session: &SessionContext) -> String {
+    session
+        .state()
+        .config()
+        .options()
+        .catalog
+        .default_schema
+        .clone()
 }
 
 /// The schema unqualified names resolve in: the first entry of the path
