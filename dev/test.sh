@@ -43,6 +43,16 @@ if ! cmp -s tests/clients/requirements.txt "$client_venv/requirements.txt"; then
   cp tests/clients/requirements.txt "$client_venv/requirements.txt"
 fi
 export TRIBUTARY_CLIENT_PYTHON="$PWD/$client_venv/bin/python"
+# Superset pins SQLAlchemy 1.4: its own venv (about two minutes the first time).
+superset_venv=target/superset-venv
+if ! cmp -s tests/clients/superset-requirements.txt "$superset_venv/requirements.txt"; then
+  step "python Superset venv ($superset_venv)"
+  rm -rf "$superset_venv"
+  python3 -m venv "$superset_venv"
+  "$superset_venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/superset-requirements.txt
+  cp tests/clients/superset-requirements.txt "$superset_venv/requirements.txt"
+fi
+export TRIBUTARY_SUPERSET_VENV="$PWD/$superset_venv"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

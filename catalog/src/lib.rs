@@ -4,6 +4,7 @@
 //! PostgreSQL clients introspect.
 
 mod functions;
+mod pg_attribute;
 mod pg_catalog;
 mod refresh;
 mod session;

@@ -17,6 +17,8 @@ use datafusion::datasource::TableType;
 use datafusion::datasource::{ViewTable, provider_as_source};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
+
+use crate::pg_attribute::{AttributesWithTypmod, ColumnTypes};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
     PgCatalogSchemaProvider, PgCatalogStaticTables,
@@ -98,12 +100,23 @@ impl CatalogInfo for OneDatabase {
     }
 }
 
+#[async_trait]
+impl ColumnTypes for OneDatabase {
+    async fn column_types(&self, schema: &str, table: &str) -> Option<SchemaRef> {
+        CatalogInfo::table_schema(self, &self.name, schema, table)
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
 type CatalogSchema<C> = PgCatalogSchemaProvider<C, EmptyContextProvider>;
 
 /// `pg_catalog` for the database `name`.
 #[derive(Debug)]
 pub(crate) struct DatabasePgCatalog {
     own: Arc<CatalogSchema<OneDatabase>>,
+    database: OneDatabase,
     /// Every database: only `pg_database` is read from it.
     all: Arc<CatalogSchema<Arc<dyn CatalogProviderList>>>,
     /// `pg_index` and `pg_constraint`, by lower-case name.
@@ -144,10 +157,11 @@ impl DatabasePgCatalog {
         name: &str,
         static_tables: Arc<PgCatalogStaticTables>,
     ) -> Result<Self> {
-        let own = OneDatabase {
+        let database = OneDatabase {
             catalogs: catalogs.clone(),
             name: name.to_owned(),
         };
+        let own = database.clone();
         let keys = vec![
             (
                 "pg_index",
@@ -159,6 +173,7 @@ impl DatabasePgCatalog {
             ),
         ];
         Ok(Self {
+            database,
             keys,
             own: Arc::new(PgCatalogSchemaProvider::try_new(
                 own,
@@ -187,6 +202,16 @@ impl SchemaProvider for DatabasePgCatalog {
             .find(|(key, _)| name.eq_ignore_ascii_case(key))
         {
             return Ok(Some(table.clone()));
+        }
+        if name.eq_ignore_ascii_case("pg_attribute") {
+            return match self.own.table(name).await? {
+                Some(shipped) => Ok(Some(Arc::new(AttributesWithTypmod::new(
+                    self.own.clone(),
+                    Arc::new(self.database.clone()),
+                    shipped.schema(),
+                )))),
+                None => Ok(None),
+            };
         }
         if name.eq_ignore_ascii_case("pg_class") {
             return match self.own.table(name).await? {

@@ -220,32 +220,37 @@ impl Rewriter {
     }
 }
 
-/// Whether every relation `query` reads is a `pg_catalog` table.
-fn reads_only_catalog(query: &Query) -> bool {
-    struct Relations {
-        all_catalog: bool,
-        any: bool,
-    }
+/// The tables `query` reads, at any depth, by lower-case unqualified name.
+fn relations_read(query: &Query) -> Vec<String> {
+    struct Relations(Vec<String>);
     impl Visitor for Relations {
         type Break = ();
         fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<()> {
-            self.any = true;
-            let last = relation
-                .0
-                .last()
-                .map(|part| part.to_string().to_ascii_lowercase());
-            if !last.is_some_and(|name| name.starts_with("pg_")) {
-                self.all_catalog = false;
-            }
+            let last = relation.0.last().map(|part| part.to_string().to_ascii_lowercase());
+            self.0.push(last.unwrap_or_default());
             ControlFlow::Continue(())
         }
     }
-    let mut relations = Relations {
-        all_catalog: true,
-        any: false,
-    };
+    let mut relations = Relations(Vec::new());
     let _ = query.visit(&mut relations);
-    relations.any && relations.all_catalog
+    relations.0
+}
+
+/// Whether every relation `query` reads is a `pg_catalog` table.
+fn reads_only_catalog(query: &Query) -> bool {
+    let relations = relations_read(query);
+    !relations.is_empty() && relations.iter().all(|name| name.starts_with("pg_"))
+}
+
+/// Catalog tables that are always empty in Tributary: no sequences, no
+/// column defaults, no keys or indexes (see the catalog crate's pg_catalog).
+const ALWAYS_EMPTY: &[&str] = &["pg_sequence", "pg_attrdef", "pg_index", "pg_constraint"];
+
+/// Whether `query` reads only tables that are always empty, so that as a
+/// scalar subquery it is NULL.
+fn reads_only_empty_tables(query: &Query) -> bool {
+    let relations = relations_read(query);
+    !relations.is_empty() && relations.iter().all(|name| ALWAYS_EMPTY.contains(&name.as_str()))
 }
 
 const AGGREGATES: &[&str] = &[
@@ -349,6 +354,12 @@ fn inner_names(select: &datafusion::sql::sqlparser::ast::Select) -> Vec<String> 
 }
 
 fn catalog_lookup_aggregated(query: &Query) -> Option<Expr> {
+    // A lookup in a table that is always empty is NULL. DataFusion cannot
+    // plan some of them at all (SQLAlchemy's identity-column lookup reads an
+    // outer column inside `json_build_object`).
+    if reads_only_empty_tables(query) {
+        return Some(Expr::Value(Value::Null.into()));
+    }
     let SetExpr::Select(select) = query.body.as_ref() else {
         return None;
     };
@@ -472,6 +483,10 @@ mod tests {
                 "SELECT (SELECT d.x FROM pg_catalog.pg_attrdef d WHERE pg_catalog.pg_attribute.atthasdef AND d.adrelid = pg_catalog.pg_attribute.attrelid) FROM pg_catalog.pg_attribute"
             ),
             "SELECT CASE WHEN (pg_catalog.pg_attribute.atthasdef) THEN (SELECT first_value(d.x) FROM pg_catalog.pg_attrdef d WHERE d.adrelid = pg_catalog.pg_attribute.attrelid) END FROM pg_catalog.pg_attribute"
+        );
+        assert_eq!(
+            rewritten("SELECT CASE WHEN a.attidentity <> '' THEN (SELECT json_build_object('always', a.attidentity = 'a', 'start', s.seqstart) FROM pg_catalog.pg_sequence s WHERE s.seqrelid = 1) END FROM pg_catalog.pg_attribute a"),
+            "SELECT CASE WHEN a.attidentity <> '' THEN NULL END FROM pg_catalog.pg_attribute a"
         );
         let user = "SELECT (SELECT o.x FROM sample.orders AS o WHERE o.id = c.id) FROM sample.customers AS c";
         assert_eq!(rewritten(user), user);

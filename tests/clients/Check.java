@@ -23,7 +23,9 @@ public class Check {
             List<String> columns = new ArrayList<>();
             try (ResultSet rs = m.getColumns(null, "sample", "orders", "%")) {
                 while (rs.next()) {
-                    columns.add(rs.getString("COLUMN_NAME") + " " + rs.getString("TYPE_NAME") + " "
+                    String size = rs.getInt("DATA_TYPE") == Types.NUMERIC
+                        ? "(" + rs.getInt("COLUMN_SIZE") + "," + rs.getInt("DECIMAL_DIGITS") + ")" : "";
+                    columns.add(rs.getString("COLUMN_NAME") + " " + rs.getString("TYPE_NAME") + size + " "
                         + rs.getInt("DATA_TYPE") + " " + rs.getString("IS_NULLABLE") + " " + rs.getInt("ORDINAL_POSITION"));
                 }
             }

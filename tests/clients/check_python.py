@@ -51,6 +51,12 @@ for driver in ("postgresql+psycopg2", "postgresql+psycopg"):
     check(f"{driver} tables", inspector.get_table_names(schema="sample"),
           ["customers", "events", "orders"])
     check(f"{driver} views", inspector.get_view_names(schema="sample"), [])
+    columns = inspector.get_columns("orders", schema="sample")
+    check(f"{driver} columns",
+          [(c["name"], str(c["type"]), c["nullable"], c["default"]) for c in columns],
+          [("order_id", "BIGINT", False, None), ("customer_id", "BIGINT", False, None),
+           ("order_date", "DATE", False, None), ("status", "TEXT", False, None),
+           ("quantity", "INTEGER", False, None), ("amount", "NUMERIC(12, 2)", False, None)])
     check(f"{driver} primary key", inspector.get_pk_constraint("orders", schema="sample")["constrained_columns"], [])
     check(f"{driver} foreign keys", inspector.get_foreign_keys("orders", schema="sample"), [])
     check(f"{driver} indexes", inspector.get_indexes("orders", schema="sample"), [])

@@ -196,7 +196,7 @@ async fn pgjdbc_browses_and_queries() {
         "schemas: pg_catalog,public,sample".to_owned(),
         "tables: customers,events,orders".to_owned(),
         "columns: order_id int8 -5 NO 1; customer_id int8 -5 NO 2; order_date date 91 NO 3; \
-         status text 12 NO 4; quantity int4 4 NO 5; amount numeric 2 NO 6"
+         status text 12 NO 4; quantity int4 4 NO 5; amount numeric(12,2) 2 NO 6"
             .to_owned(),
         "primary keys: ".to_owned(),
     ];
@@ -235,7 +235,7 @@ async fn python_clients_psycopg_sqlalchemy_pandas() {
         .expect("the client venv's python runs");
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(stdout.lines().last(), Some("18 checks passed"), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("20 checks passed"), "{stdout}");
 }
 
 #[tokio::test]
@@ -284,4 +284,62 @@ async fn psqlodbc_lists_tables_and_selects() {
     ] {
         assert!(tables.contains(table), "{table} in {tables}");
     }
+}
+
+/// Superset's venv, which the README test command prepared.
+fn superset_bin() -> PathBuf {
+    if let Some(dir) = std::env::var_os("TRIBUTARY_SUPERSET_VENV") {
+        return PathBuf::from(dir).join("bin");
+    }
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/superset-venv/bin");
+    assert!(
+        bin.join("superset").exists(),
+        "{} is missing: ./dev/test.sh creates it from tests/clients/superset-requirements.txt",
+        bin.display()
+    );
+    bin
+}
+
+#[tokio::test]
+async fn superset_connects_browses_and_runs_sql_lab() {
+    let gateway = Gateway::start();
+    let bin = superset_bin();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("superset_config.py");
+    std::fs::write(
+        &config,
+        format!(
+            "SECRET_KEY = 'tributary-tests-only-not-a-secret'\nSQLALCHEMY_DATABASE_URI = 'sqlite:///{}'\n",
+            dir.path().join("superset.db").display()
+        ),
+    )
+    .expect("write the Superset config");
+    let upgrade = Command::new(bin.join("superset"))
+        .args(["db", "upgrade"])
+        .env("SUPERSET_CONFIG_PATH", &config)
+        .current_dir(dir.path())
+        .output()
+        .expect("superset runs");
+    let (stdout, stderr) = text(&upgrade);
+    assert!(upgrade.status.success(), "superset db upgrade: {stdout}\n{stderr}");
+    let output = Command::new(bin.join("python"))
+        .arg(clients_dir().join("check_superset.py"))
+        .arg(gateway.addr.port().to_string())
+        .env("SUPERSET_CONFIG_PATH", &config)
+        .current_dir(dir.path())
+        .output()
+        .expect("the Superset venv's python runs");
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "test connection: ok",
+            "schemas: ['public', 'sample']",
+            "tables: ['customers', 'events', 'orders']",
+            "columns: order_id BIGINT, customer_id BIGINT, order_date DATE, status TEXT, quantity INTEGER, amount NUMERIC(12, 2)",
+            "sql lab: delivered=29974, placed=30071, returned=29892, shipped=30063",
+        ],
+        "{stderr}"
+    );
 }
