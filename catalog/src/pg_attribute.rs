@@ -64,11 +64,10 @@ impl AttributesWithTypmod {
     }
 
     async fn read(&self, name: &str, state: &dyn Session) -> Result<Vec<RecordBatch>> {
-        let table = self
-            .catalog
-            .table(name)
-            .await?
-            .ok_or_else(|| DataFusionError::Internal(format!("pg_catalog.{name} is missing")))?;
+        let table =
+            self.catalog.table(name).await?.ok_or_else(|| {
+                DataFusionError::Internal(format!("pg_catalog.{name} is missing"))
+            })?;
         let plan = table.scan(state, None, &[], None).await?;
         datafusion::physical_plan::collect(plan, state.task_ctx()).await
     }

@@ -226,7 +226,10 @@ fn relations_read(query: &Query) -> Vec<String> {
     impl Visitor for Relations {
         type Break = ();
         fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<()> {
-            let last = relation.0.last().map(|part| part.to_string().to_ascii_lowercase());
+            let last = relation
+                .0
+                .last()
+                .map(|part| part.to_string().to_ascii_lowercase());
             self.0.push(last.unwrap_or_default());
             ControlFlow::Continue(())
         }
@@ -250,7 +253,10 @@ const ALWAYS_EMPTY: &[&str] = &["pg_sequence", "pg_attrdef", "pg_index", "pg_con
 /// scalar subquery it is NULL.
 fn reads_only_empty_tables(query: &Query) -> bool {
     let relations = relations_read(query);
-    !relations.is_empty() && relations.iter().all(|name| ALWAYS_EMPTY.contains(&name.as_str()))
+    !relations.is_empty()
+        && relations
+            .iter()
+            .all(|name| ALWAYS_EMPTY.contains(&name.as_str()))
 }
 
 const AGGREGATES: &[&str] = &[
@@ -485,7 +491,9 @@ mod tests {
             "SELECT CASE WHEN (pg_catalog.pg_attribute.atthasdef) THEN (SELECT first_value(d.x) FROM pg_catalog.pg_attrdef d WHERE d.adrelid = pg_catalog.pg_attribute.attrelid) END FROM pg_catalog.pg_attribute"
         );
         assert_eq!(
-            rewritten("SELECT CASE WHEN a.attidentity <> '' THEN (SELECT json_build_object('always', a.attidentity = 'a', 'start', s.seqstart) FROM pg_catalog.pg_sequence s WHERE s.seqrelid = 1) END FROM pg_catalog.pg_attribute a"),
+            rewritten(
+                "SELECT CASE WHEN a.attidentity <> '' THEN (SELECT json_build_object('always', a.attidentity = 'a', 'start', s.seqstart) FROM pg_catalog.pg_sequence s WHERE s.seqrelid = 1) END FROM pg_catalog.pg_attribute a"
+            ),
             "SELECT CASE WHEN a.attidentity <> '' THEN NULL END FROM pg_catalog.pg_attribute a"
         );
         let user = "SELECT (SELECT o.x FROM sample.orders AS o WHERE o.id = c.id) FROM sample.customers AS c";

@@ -18,7 +18,7 @@ with app.app_context():
     print("test connection: ok")
     database = Database(database_name="tributary", sqlalchemy_uri=uri)
     print("schemas:", sorted(database.get_all_schema_names()))
-    print("tables:", sorted(name for name, _ in database.get_all_table_names_in_schema(None, "sample")))
+    print("tables:", sorted(t[0] for t in database.get_all_table_names_in_schema(None, "sample")))
     columns = database.get_columns(Table("orders", "sample"))
     print("columns:", ", ".join(f"{c['column_name']} {c['type']}" for c in columns))
     frame = database.get_df(
