@@ -9,6 +9,7 @@
 //! oids agree.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -150,16 +151,18 @@ impl TableProvider for AttributesWithTypmod {
             let mut typmods = Vec::with_capacity(batch.num_rows());
             for row in 0..batch.num_rows() {
                 let relid = relids.value(row);
-                if !types.contains_key(&relid) {
-                    let found = match relations.get(&relid) {
-                        Some((schema, table)) => self.tables.column_types(schema, table).await,
-                        None => None,
-                    };
-                    types.insert(relid, found);
-                }
-                let typmod = types
-                    .get(&relid)
-                    .and_then(Option::as_ref)
+                let table_types = match types.entry(relid) {
+                    Entry::Occupied(known) => known.into_mut(),
+                    Entry::Vacant(slot) => {
+                        let found = match relations.get(&relid) {
+                            Some((schema, table)) => self.tables.column_types(schema, table).await,
+                            None => None,
+                        };
+                        slot.insert(found)
+                    }
+                };
+                let typmod = table_types
+                    .as_ref()
                     .and_then(|schema| {
                         let index = usize::try_from(numbers.value(row)).ok()?.checked_sub(1)?;
                         schema.fields().get(index).map(|f| f.data_type().clone())

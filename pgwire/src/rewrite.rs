@@ -359,12 +359,47 @@ fn inner_names(select: &datafusion::sql::sqlparser::ast::Select) -> Vec<String> 
     names.0
 }
 
+/// NULL in place of `query`, still naming every placeholder `query` held.
+/// Upstream lists a statement's parameters by the placeholders its plan
+/// reads, in order; a placeholder that vanished would shift the type of
+/// every later one (psycopg 3 sends SQLAlchemy's literals as parameters).
+fn null_keeping_placeholders(query: &Query) -> Expr {
+    struct Placeholders(Vec<String>);
+    impl Visitor for Placeholders {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if let Expr::Value(value) = expr
+                && let Value::Placeholder(name) = &value.value
+                && !self.0.contains(name)
+            {
+                self.0.push(name.clone());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut placeholders = Placeholders(Vec::new());
+    let _ = query.visit(&mut placeholders);
+    if placeholders.0.is_empty() {
+        return Expr::Value(Value::Null.into());
+    }
+    // Cast to text: the value is never used, and text decodes whatever the
+    // client sends.
+    let named = placeholders
+        .0
+        .iter()
+        .map(|name| format!("CAST({name} AS TEXT) IS NULL"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    parse_expr(&format!("CASE WHEN {named} THEN NULL END"))
+        .unwrap_or_else(|| Expr::Value(Value::Null.into()))
+}
+
 fn catalog_lookup_aggregated(query: &Query) -> Option<Expr> {
     // A lookup in a table that is always empty is NULL. DataFusion cannot
     // plan some of them at all (SQLAlchemy's identity-column lookup reads an
     // outer column inside `json_build_object`).
     if reads_only_empty_tables(query) {
-        return Some(Expr::Value(Value::Null.into()));
+        return Some(null_keeping_placeholders(query));
     }
     let SetExpr::Select(select) = query.body.as_ref() else {
         return None;
@@ -486,15 +521,21 @@ mod tests {
         );
         assert_eq!(
             rewritten(
-                "SELECT (SELECT d.x FROM pg_catalog.pg_attrdef d WHERE pg_catalog.pg_attribute.atthasdef AND d.adrelid = pg_catalog.pg_attribute.attrelid) FROM pg_catalog.pg_attribute"
+                "SELECT (SELECT d.x FROM pg_catalog.pg_description d WHERE pg_catalog.pg_attribute.atthasdef AND d.objoid = pg_catalog.pg_attribute.attrelid) FROM pg_catalog.pg_attribute"
             ),
-            "SELECT CASE WHEN (pg_catalog.pg_attribute.atthasdef) THEN (SELECT first_value(d.x) FROM pg_catalog.pg_attrdef d WHERE d.adrelid = pg_catalog.pg_attribute.attrelid) END FROM pg_catalog.pg_attribute"
+            "SELECT CASE WHEN (pg_catalog.pg_attribute.atthasdef) THEN (SELECT first_value(d.x) FROM pg_catalog.pg_description d WHERE d.objoid = pg_catalog.pg_attribute.attrelid) END FROM pg_catalog.pg_attribute"
         );
         assert_eq!(
             rewritten(
                 "SELECT CASE WHEN a.attidentity <> '' THEN (SELECT json_build_object('always', a.attidentity = 'a', 'start', s.seqstart) FROM pg_catalog.pg_sequence s WHERE s.seqrelid = 1) END FROM pg_catalog.pg_attribute a"
             ),
             "SELECT CASE WHEN a.attidentity <> '' THEN NULL END FROM pg_catalog.pg_attribute a"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT (SELECT json_build_object($1, s.seqstart) FROM pg_catalog.pg_sequence s WHERE a.attidentity <> $2), a.attname FROM pg_catalog.pg_attribute a WHERE a.attname = $3"
+            ),
+            "SELECT CASE WHEN CAST($1 AS TEXT) IS NULL OR CAST($2 AS TEXT) IS NULL THEN NULL END, a.attname FROM pg_catalog.pg_attribute a WHERE a.attname = $3"
         );
         let user = "SELECT (SELECT o.x FROM sample.orders AS o WHERE o.id = c.id) FROM sample.customers AS c";
         assert_eq!(rewritten(user), user);
