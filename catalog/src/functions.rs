@@ -1,6 +1,6 @@
 //! PostgreSQL catalog functions that clients call while browsing and that
 //! datafusion-pg-catalog lacks. Tributary has no comments, sequences,
-//! views definitions or index definitions to report, so most of them answer
+//! view definitions to report, so most of them answer
 //! NULL, which is what PostgreSQL answers for an object without one.
 
 use std::sync::Arc;
@@ -71,7 +71,6 @@ pub(crate) fn register_catalog_functions(context: &SessionContext, started: Syst
         "col_description",
         "shobj_description",
         "pg_get_viewdef",
-        "pg_get_indexdef",
         "pg_get_serial_sequence",
         "pg_get_triggerdef",
         "pg_get_functiondef",

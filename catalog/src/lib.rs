@@ -3,7 +3,12 @@
 //! catalog `tributary`, beside the pg_catalog and information_schema that
 //! PostgreSQL clients introspect.
 
+mod catalog_scan;
 mod functions;
+mod key_functions;
+mod key_tables;
+mod keys;
+mod partitions;
 mod pg_attribute;
 mod pg_catalog;
 mod refresh;

@@ -13,14 +13,16 @@ use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, ArrayRef, Int32Array, RecordBatch};
+use datafusion::arrow::array::{Int32Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{MemTable, SchemaProvider, Session, TableProvider};
-use datafusion::common::cast::{as_int16_array, as_int32_array, as_string_array};
-use datafusion::common::{DataFusionError, Result};
+use datafusion::common::Result;
+use datafusion::common::cast::as_int16_array;
 use datafusion::datasource::TableType;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
+
+use crate::catalog_scan::{batch_column, column_i32, read, relations};
 
 /// PostgreSQL's `numeric(p, s)` modifier: `((p << 16) | s) + 4`.
 pub(crate) fn numeric_typmod(data_type: &DataType) -> Option<i32> {
@@ -63,63 +65,6 @@ impl AttributesWithTypmod {
             schema,
         }
     }
-
-    async fn read(&self, name: &str, state: &dyn Session) -> Result<Vec<RecordBatch>> {
-        let table =
-            self.catalog.table(name).await?.ok_or_else(|| {
-                DataFusionError::Internal(format!("pg_catalog.{name} is missing"))
-            })?;
-        let plan = table.scan(state, None, &[], None).await?;
-        datafusion::physical_plan::collect(plan, state.task_ctx()).await
-    }
-
-    /// Table oid → (schema, table), for the tables that have columns.
-    async fn relations(&self, state: &dyn Session) -> Result<HashMap<i32, (String, String)>> {
-        let mut namespaces = HashMap::new();
-        for batch in self.read("pg_namespace", state).await? {
-            let oids = column_i32(&batch, "oid")?;
-            let names = batch_column(&batch, "nspname")?;
-            let names = as_string_array(&names)?;
-            for row in 0..batch.num_rows() {
-                if oids.is_valid(row) && names.is_valid(row) {
-                    namespaces.insert(oids.value(row), names.value(row).to_owned());
-                }
-            }
-        }
-        let mut relations = HashMap::new();
-        for batch in self.read("pg_class", state).await? {
-            let oids = column_i32(&batch, "oid")?;
-            let namespace_oids = column_i32(&batch, "relnamespace")?;
-            let names = batch_column(&batch, "relname")?;
-            let names = as_string_array(&names)?;
-            for row in 0..batch.num_rows() {
-                let Some(namespace) = namespaces.get(&namespace_oids.value(row)) else {
-                    continue;
-                };
-                if oids.is_valid(row) && names.is_valid(row) {
-                    relations.insert(
-                        oids.value(row),
-                        (namespace.clone(), names.value(row).to_owned()),
-                    );
-                }
-            }
-        }
-        Ok(relations)
-    }
-}
-
-fn batch_column(batch: &RecordBatch, name: &str) -> Result<ArrayRef> {
-    batch
-        .column_by_name(name)
-        .cloned()
-        .ok_or_else(|| DataFusionError::Internal(format!("pg_catalog column {name} is missing")))
-}
-
-/// An oid column, whichever integer type the builder gave it.
-fn column_i32(batch: &RecordBatch, name: &str) -> Result<Int32Array> {
-    let column = batch_column(batch, name)?;
-    let column = datafusion::arrow::compute::cast(&column, &DataType::Int32)?;
-    Ok(as_int32_array(&column)?.clone())
 }
 
 #[async_trait]
@@ -139,8 +84,12 @@ impl TableProvider for AttributesWithTypmod {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let attributes = self.read("pg_attribute", state).await?;
-        let relations = self.relations(state).await?;
+        let attributes = read(self.catalog.as_ref(), "pg_attribute", state).await?;
+        let relations: HashMap<i32, (String, String)> = relations(self.catalog.as_ref(), state)
+            .await?
+            .into_iter()
+            .map(|relation| (relation.oid, (relation.schema, relation.name)))
+            .collect();
         let mut types: HashMap<i32, Option<SchemaRef>> = HashMap::new();
         let mut batches = Vec::with_capacity(attributes.len());
         for batch in attributes {

@@ -18,6 +18,9 @@ use datafusion::datasource::{ViewTable, provider_as_source};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, col, lit};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
 
+use crate::catalog_scan::batch_of;
+use crate::key_tables::{ClassWithIndexes, KeyCatalog, KeyTable};
+use crate::keys::DatabaseKeys;
 use crate::pg_attribute::{AttributesWithTypmod, ColumnTypes};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
@@ -121,13 +124,16 @@ pub(crate) struct DatabasePgCatalog {
     all: Arc<CatalogSchema<Arc<dyn CatalogProviderList>>>,
     /// `pg_index` and `pg_constraint`, by lower-case name.
     keys: Vec<(&'static str, Arc<dyn TableProvider>)>,
+    key_catalog: Arc<KeyCatalog>,
 }
 
 /// The array columns of `pg_index` and `pg_constraint`, which the shipped
 /// tables hold as text ("1 2"): clients `unnest` them and index them.
+/// `indoption` stays text, PostgreSQL's int2vector output: SQLAlchemy's
+/// `get_indexes` splits it on spaces.
 fn array_column(name: &str) -> Option<DataType> {
     match name {
-        "indkey" | "indoption" | "conkey" | "confkey" | "confdelsetcols" => Some(DataType::Int16),
+        "indkey" | "conkey" | "confkey" | "confdelsetcols" => Some(DataType::Int16),
         "indclass" | "indcollation" | "conpfeqop" | "conppeqop" | "conffeqop" | "conexclop" => {
             Some(DataType::Int32)
         }
@@ -135,10 +141,10 @@ fn array_column(name: &str) -> Option<DataType> {
     }
 }
 
-/// Tributary knows no keys or indexes yet, so both tables are empty; the
-/// rows shipped with datafusion-pg-catalog describe PostgreSQL's own system
-/// tables, which Tributary does not have.
-fn empty_with_arrays(shipped: SchemaRef) -> Result<Arc<dyn TableProvider>> {
+/// The shipped schema of `pg_index` or `pg_constraint` with its array
+/// columns as lists. (The rows shipped with datafusion-pg-catalog describe
+/// PostgreSQL's own system tables, which Tributary does not have.)
+fn with_array_columns(shipped: SchemaRef) -> SchemaRef {
     let fields: Vec<Field> = shipped
         .fields()
         .iter()
@@ -147,8 +153,7 @@ fn empty_with_arrays(shipped: SchemaRef) -> Result<Arc<dyn TableProvider>> {
             None => field.as_ref().clone(),
         })
         .collect();
-    let schema = Arc::new(Schema::new(fields));
-    Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?))
+    Arc::new(Schema::new(fields))
 }
 
 impl DatabasePgCatalog {
@@ -156,30 +161,43 @@ impl DatabasePgCatalog {
         catalogs: Arc<dyn CatalogProviderList>,
         name: &str,
         static_tables: Arc<PgCatalogStaticTables>,
+        keys: DatabaseKeys,
     ) -> Result<Self> {
         let database = OneDatabase {
             catalogs: catalogs.clone(),
             name: name.to_owned(),
         };
-        let own = database.clone();
-        let keys = vec![
+        let own = Arc::new(PgCatalogSchemaProvider::try_new(
+            database.clone(),
+            static_tables.clone(),
+            EmptyContextProvider,
+        )?);
+        let key_catalog = Arc::new(KeyCatalog::new(
+            keys,
+            own.clone(),
+            Arc::new(database.clone()),
+        ));
+        let keys: Vec<(&'static str, Arc<dyn TableProvider>)> = vec![
             (
                 "pg_index",
-                empty_with_arrays(static_tables.pg_index.schema())?,
+                Arc::new(KeyTable::indexes(
+                    key_catalog.clone(),
+                    with_array_columns(static_tables.pg_index.schema()),
+                )),
             ),
             (
                 "pg_constraint",
-                empty_with_arrays(static_tables.pg_constraint.schema())?,
+                Arc::new(KeyTable::constraints(
+                    key_catalog.clone(),
+                    with_array_columns(static_tables.pg_constraint.schema()),
+                )),
             ),
         ];
         Ok(Self {
             database,
             keys,
-            own: Arc::new(PgCatalogSchemaProvider::try_new(
-                own,
-                static_tables.clone(),
-                EmptyContextProvider,
-            )?),
+            key_catalog,
+            own,
             all: Arc::new(PgCatalogSchemaProvider::try_new(
                 catalogs,
                 static_tables,
@@ -215,7 +233,16 @@ impl SchemaProvider for DatabasePgCatalog {
         }
         if name.eq_ignore_ascii_case("pg_class") {
             return match self.own.table(name).await? {
-                Some(shipped) => Ok(Some(with_missing_class_columns(shipped)?)),
+                Some(shipped) => Ok(Some(Arc::new(ClassWithIndexes::new(
+                    with_missing_class_columns(shipped)?,
+                    self.key_catalog.clone(),
+                )))),
+                None => Ok(None),
+            };
+        }
+        if name.eq_ignore_ascii_case("pg_settings") {
+            return match self.own.table(name).await? {
+                Some(shipped) => Ok(Some(fixed_settings(shipped.schema())?)),
                 None => Ok(None),
             };
         }
@@ -229,6 +256,48 @@ impl SchemaProvider for DatabasePgCatalog {
     fn table_exist(&self, name: &str) -> bool {
         self.own.table_exist(name)
     }
+}
+
+/// Server settings clients read from `pg_settings` rather than with `SHOW`
+/// (pgjdbc's `getImportedKeys` needs `max_index_keys`). The session's own
+/// settings are answered by `SHOW` and `current_setting`.
+const FIXED_SETTINGS: &[(&str, &str)] = &[
+    ("block_size", "8192"),
+    ("integer_datetimes", "on"),
+    ("max_function_args", "100"),
+    ("max_identifier_length", "63"),
+    ("max_index_keys", "32"),
+    ("server_encoding", "UTF8"),
+    ("standard_conforming_strings", "on"),
+];
+
+fn fixed_settings(schema: SchemaRef) -> Result<Arc<dyn TableProvider>> {
+    use datafusion::arrow::array::{ArrayRef, StringArray};
+    let column = |values: Vec<&str>| Arc::new(StringArray::from(values)) as ArrayRef;
+    let given = std::collections::HashMap::from([
+        (
+            "name",
+            column(FIXED_SETTINGS.iter().map(|(n, _)| *n).collect()),
+        ),
+        (
+            "setting",
+            column(FIXED_SETTINGS.iter().map(|(_, v)| *v).collect()),
+        ),
+        (
+            "reset_val",
+            column(FIXED_SETTINGS.iter().map(|(_, v)| *v).collect()),
+        ),
+        (
+            "context",
+            column(FIXED_SETTINGS.iter().map(|_| "internal").collect()),
+        ),
+        (
+            "source",
+            column(FIXED_SETTINGS.iter().map(|_| "default").collect()),
+        ),
+    ]);
+    let batch = batch_of(&schema, FIXED_SETTINGS.len(), given)?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }
 
 /// `pg_class` with the columns PostgreSQL has and the shipped one lacks,

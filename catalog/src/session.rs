@@ -15,6 +15,9 @@ use tributary_connectors::files::{FilesSchema, FilesSpec};
 use tributary_connectors::remote::{DatabaseSpec, RemoteCatalog, RemoteSchema, RemoteSource};
 
 use crate::functions::{register_catalog_functions, register_rewrite_helpers, register_to_regtype};
+use crate::key_functions::key_definition_functions;
+use crate::keys::DatabaseKeys;
+use crate::partitions::register_partition_functions;
 use crate::pg_catalog::DatabasePgCatalog;
 use crate::refresh::refresh_udf;
 use crate::unavailable::UnavailableSchema;
@@ -120,7 +123,7 @@ pub async fn build_session(
         };
         statuses.push(opened.status);
     }
-    context.register_udf(refresh_udf(remote, other));
+    context.register_udf(refresh_udf(remote.clone(), other));
 
     // Functions, the oid type planner, and a pg_catalog in the default
     // catalog that the loop below replaces with one that sees only its own
@@ -129,15 +132,22 @@ pub async fn build_session(
     setup_pg_catalog(&context, DEFAULT_CATALOG, EmptyContextProvider).map_err(|e| *e)?;
     register_catalog_functions(&context, std::time::SystemTime::now());
     register_rewrite_helpers(&context);
+    register_partition_functions(&context);
     let static_tables = Arc::new(PgCatalogStaticTables::try_new()?);
     register_to_regtype(&context, static_tables.pg_type.data());
     let catalogs = context.state().catalog_list().clone();
+    let mut all_keys = Vec::new();
     for name in context.catalog_names() {
         if let Some(catalog) = context.catalog(&name) {
+            let keys = DatabaseKeys::of(&name, &remote);
+            all_keys.push(keys.clone());
             let pg_catalog =
-                DatabasePgCatalog::new(catalogs.clone(), &name, static_tables.clone())?;
+                DatabasePgCatalog::new(catalogs.clone(), &name, static_tables.clone(), keys)?;
             catalog.register_schema("pg_catalog", Arc::new(pg_catalog))?;
         }
+    }
+    for function in key_definition_functions(all_keys) {
+        context.register_udf(function);
     }
     context.register_udf(version_udf(emulated_version));
     Ok((context, statuses))

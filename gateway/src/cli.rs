@@ -52,6 +52,42 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage the encrypted credentials store in the data dir.
+    ///
+    /// The master key comes from TRIBUTARY_MASTER_KEY (64 hex characters or
+    /// base64) or from the file TRIBUTARY_MASTER_KEY_FILE names (mode 600).
+    /// Sources reference a secret as `password = { secret = "NAME" }`.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Print a fresh random master key (64 hex characters).
+    NewKey,
+    /// Store a secret. The value is read from standard input, or asked for
+    /// without echo on a terminal; never from the command line.
+    Set {
+        /// Letters, digits, '.', '_' and '-'.
+        name: String,
+    },
+    /// List secrets: names, when each was created and updated, and which
+    /// sources of the config use it. Never values.
+    List,
+    /// Remove a secret. Refused while a source of the config uses it.
+    Rm {
+        name: String,
+        /// Remove it even if a source uses it.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Re-seal the store under a new master key. The new key comes from
+    /// TRIBUTARY_NEW_MASTER_KEY, from --new-key-file, or is generated and
+    /// printed on standard output.
+    RotateKey {
+        #[arg(long, value_name = "FILE")]
+        new_key_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -6,13 +6,20 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use tributary_catalog::SourceSpec;
 use tributary_connectors::files::{CsvOptions, FileFormatKind, FilesSpec};
-use tributary_connectors::remote::{DatabaseKind, DatabaseSpec, TablePatterns, TlsMode};
+use tributary_connectors::remote::{
+    DatabaseKind, DatabaseSpec, Password, SecretSource, TablePatterns, TlsMode,
+};
+
+use crate::secrets::{FileSecret, StoreSecret};
 
 /// A config file problem: names the file, the line and the key.
 #[derive(Debug, thiserror::Error)]
@@ -117,17 +124,44 @@ impl fmt::Debug for SecretRef {
 }
 
 impl SecretRef {
-    pub fn resolve(&self) -> Result<String, String> {
+    /// The value now. A `{ secret = … }` is read from the credentials store
+    /// in `data_dir`.
+    pub fn resolve(&self, data_dir: &Path) -> Result<String, String> {
         match self {
             Self::Env(name) => std::env::var(name).map_err(|_| {
                 format!("environment variable {name} (from {{ env = \"{name}\" }}) is not set")
             }),
-            Self::File(path) => std::fs::read_to_string(path)
-                .map(|text| text.trim_end_matches(['\n', '\r']).to_owned())
-                .map_err(|e| format!("cannot read {{ file = {path:?} }}: {e}")),
-            Self::Secret(name) => Err(format!(
-                "{{ secret = \"{name}\" }} needs the credentials store, which this version does not have yet; use {{ env = … }} or {{ file = … }}"
-            )),
+            Self::File(path) => FileSecret { path: path.clone() }
+                .current()
+                .map(|value| value.expose_secret().to_owned()),
+            Self::Secret(name) => StoreSecret::new(data_dir, name)
+                .current()
+                .map(|value| value.expose_secret().to_owned()),
+        }
+    }
+
+    /// As a database password: a file or a stored secret is read again at
+    /// every connection attempt, so that a changed one is picked up without
+    /// a restart; an environment variable cannot change, so it is read once.
+    pub fn password(&self, data_dir: &Path) -> Result<Password, String> {
+        match self {
+            Self::Env(_) => self
+                .resolve(data_dir)
+                .map(|value| Password::fixed(SecretString::from(value))),
+            Self::File(path) => Ok(Password::looked_up(Arc::new(FileSecret {
+                path: path.clone(),
+            }))),
+            Self::Secret(name) => Ok(Password::looked_up(Arc::new(StoreSecret::new(
+                data_dir, name,
+            )))),
+        }
+    }
+
+    /// The stored secret this references, if it references one.
+    pub fn secret_name(&self) -> Option<&str> {
+        match self {
+            Self::Secret(name) => Some(name),
+            Self::Env(_) | Self::File(_) => None,
         }
     }
 }
@@ -284,7 +318,7 @@ impl ConfigFile {
                 return Err(self.error_at(
                     value.span(),
                     format!(
-                        "sources.options.{key} is a credential: write a reference, {{ env = \"NAME\" }} or {{ file = \"/path\" }}, not the value"
+                        "sources.options.{key} is a credential: write a reference, {{ secret = \"NAME\" }}, {{ env = \"NAME\" }} or {{ file = \"/path\" }}, not the value"
                     ),
                 ));
             }
@@ -324,7 +358,7 @@ impl ConfigFile {
         {
             return Err(self.error_at(
                 password.span(),
-                "sources.password is a credential: write a reference, { env = \"NAME\" } or { file = \"/path\" }, not the value",
+                "sources.password is a credential: write a reference, { secret = \"NAME\" }, { env = \"NAME\" } or { file = \"/path\" }, not the value",
             ));
         }
         if let Some(tls) = &source.tls
@@ -364,19 +398,39 @@ impl ConfigFile {
 
     /// Sources ready for the engine. A source whose secret reference does not
     /// resolve becomes unavailable, not a start-up failure.
-    pub fn sources(&self) -> Vec<SourceSpec> {
+    pub fn sources(&self, data_dir: &Path) -> Vec<SourceSpec> {
         self.raw
             .sources
             .iter()
-            .map(|raw| self.resolve_source(raw))
+            .map(|raw| self.resolve_source(raw, data_dir))
             .collect()
     }
 
-    fn resolve_source(&self, raw: &RawSource) -> SourceSpec {
+    /// (source, secret) for every `{ secret = … }` the sources hold.
+    pub fn secret_references(&self) -> Vec<(String, String)> {
+        let mut references = Vec::new();
+        for raw in &self.raw.sources {
+            let values = raw
+                .password
+                .iter()
+                .chain(raw.options.values())
+                .map(Spanned::get_ref);
+            for value in values {
+                if let OptionValue::Reference(reference) = value
+                    && let Some(secret) = reference.secret_name()
+                {
+                    references.push((raw.name.get_ref().clone(), secret.to_owned()));
+                }
+            }
+        }
+        references
+    }
+
+    fn resolve_source(&self, raw: &RawSource, data_dir: &Path) -> SourceSpec {
         let name = raw.name.get_ref().clone();
         match raw.kind.get_ref().as_str() {
-            "postgres" => return resolve_database(raw, DatabaseKind::Postgres),
-            "mysql" => return resolve_database(raw, DatabaseKind::Mysql),
+            "postgres" => return resolve_database(raw, DatabaseKind::Postgres, data_dir),
+            "mysql" => return resolve_database(raw, DatabaseKind::Mysql, data_dir),
             _ => {}
         }
         let mut options = BTreeMap::new();
@@ -385,7 +439,7 @@ impl ConfigFile {
                 OptionValue::Text(text) => Ok(text.clone()),
                 OptionValue::Bool(flag) => Ok(flag.to_string()),
                 OptionValue::Integer(number) => Ok(number.to_string()),
-                OptionValue::Reference(reference) => reference.resolve(),
+                OptionValue::Reference(reference) => reference.resolve(data_dir),
             };
             match resolved {
                 Ok(value) => {
@@ -441,7 +495,7 @@ impl ConfigFile {
 }
 
 /// A validated postgres or mysql source, its password looked up.
-fn resolve_database(raw: &RawSource, kind: DatabaseKind) -> SourceSpec {
+fn resolve_database(raw: &RawSource, kind: DatabaseKind, data_dir: &Path) -> SourceSpec {
     let name = raw.name.get_ref().clone();
     let text = |field: &Option<Spanned<String>>| {
         field
@@ -450,8 +504,8 @@ fn resolve_database(raw: &RawSource, kind: DatabaseKind) -> SourceSpec {
             .unwrap_or_default()
     };
     let password = match raw.password.as_ref().map(|p| p.get_ref()) {
-        Some(OptionValue::Reference(reference)) => match reference.resolve() {
-            Ok(password) => Some(secrecy::SecretString::from(password)),
+        Some(OptionValue::Reference(reference)) => match reference.password(data_dir) {
+            Ok(password) => Some(password),
             Err(reason) => {
                 return SourceSpec::Unavailable {
                     name,
@@ -586,7 +640,9 @@ mod tests {
         let config = parse(
             "[[sources]]\nname = \"lake\"\nkind = \"files\"\nurl = \"s3://b/\"\n[sources.options]\nsecret_access_key = { env = \"TRIBUTARY_TEST_UNSET_VARIABLE\" }\n",
         );
-        let sources = config.map(|c| c.sources()).unwrap_or_default();
+        let sources = config
+            .map(|c| c.sources(Path::new("/nonexistent")))
+            .unwrap_or_default();
         assert!(
             matches!(&sources[..], [SourceSpec::Unavailable { reason, .. }] if reason.contains("TRIBUTARY_TEST_UNSET_VARIABLE")),
             "{sources:?}"
@@ -617,7 +673,7 @@ mod tests {
             "{POSTGRES}password = {{ file = {:?} }}\ninclude = [\"public.*\"]\nconnect_timeout = \"750ms\"\n",
             secret_file.display().to_string()
         );
-        let sources = parse(&text).map(|c| c.sources());
+        let sources = parse(&text).map(|c| c.sources(Path::new("/nonexistent")));
         let _ = std::fs::remove_file(&secret_file);
         let Ok([SourceSpec::Database(spec)]) = sources.as_deref() else {
             panic!("{sources:?}");

@@ -10,6 +10,8 @@ use tributary_connectors::files::{CsvOptions, FilesSpec};
 use crate::Failure;
 use crate::config::{ConfigFile, RawServer};
 use crate::sample;
+use crate::secrets::StoreSecret;
+use tributary_connectors::remote::SecretSource;
 
 pub const DEFAULT_PG_ADDR: &str = "127.0.0.1:5433";
 
@@ -44,7 +46,7 @@ impl Settings {
     /// The sources to serve: the config's, or the embedded sample without one.
     fn sources(&self) -> anyhow::Result<Vec<SourceSpec>> {
         match &self.config {
-            Some(config) => Ok(config.sources()),
+            Some(config) => Ok(config.sources(&self.data_dir)),
             None => {
                 let dir = sample::ensure_sample(&self.data_dir)?;
                 Ok(vec![SourceSpec::Files(FilesSpec {
@@ -112,9 +114,21 @@ pub fn check(settings: &Settings) -> Result<(), Failure> {
     };
     println!("# {}: valid", config.path.display());
     print!("{}", config.effective_toml(&server));
-    for source in config.sources() {
+    let mut unavailable = Vec::new();
+    for source in config.sources(&settings.data_dir) {
         if let SourceSpec::Unavailable { name, reason } = source {
             println!("# warning: source \"{name}\" will be unavailable: {reason}");
+            unavailable.push(name);
+        }
+    }
+    // Database passwords are looked up at each connection, so a missing
+    // secret is only a warning: setting it later brings the source up.
+    for (source, secret) in config.secret_references() {
+        if unavailable.contains(&source) {
+            continue;
+        }
+        if let Err(reason) = StoreSecret::new(&settings.data_dir, &secret).current() {
+            println!("# warning: source \"{source}\": {reason}");
         }
     }
     Ok(())

@@ -7,6 +7,7 @@ mod output;
 mod progress;
 mod query;
 mod sample;
+mod secrets;
 mod serve;
 
 use std::process::ExitCode;
@@ -70,5 +71,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Query(args) => runtime.block_on(query::run(settings, args)),
         Command::Config(ConfigCommand::Check) => engine::check(&settings),
+        Command::Secrets(command) => secrets::run(&settings, command),
     }
 }

@@ -12,6 +12,8 @@
 //! - `information_schema._pg_expandarray(a)` and `(…).x` / `(…).n` (pgjdbc's
 //!   `getPrimaryKeys`): becomes `unnest(tributary_expand_array(a))`, a list
 //!   of `{x, n}` structs, with field access through `get_field`.
+//! - `….i_indoption[n]` (pgjdbc's `getIndexInfo`): `indoption` is int2vector
+//!   text, which subscripts cannot index; becomes `split_part` of it.
 //! - A correlated scalar subquery over `pg_catalog` tables that is not an
 //!   aggregate (SQLAlchemy's `get_columns`: a column's default, identity,
 //!   collation): DataFusion plans only aggregated ones, so its one column
@@ -27,7 +29,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, BinaryOperator, Expr, FunctionArguments, ObjectName, Query, SelectItem, SetExpr,
-    Statement, TableFactor, Value, Visit, VisitMut, Visitor, VisitorMut,
+    Statement, Subscript, TableFactor, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -214,6 +216,37 @@ impl Rewriter {
                     field.value.to_ascii_lowercase().replace('\'', "''")
                 ))
             }
+            // `tmp.i_indoption[n]` (pgjdbc's `getIndexInfo` selects
+            // `i.indoption AS i_indoption`): `indoption` is int2vector text
+            // ("0 0"), as SQLAlchemy reads it; int2vector subscripts count
+            // from 0.
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                let (AccessExpr::Subscript(Subscript::Index { index }), path) =
+                    access_chain.split_last()?
+                else {
+                    return None;
+                };
+                let mut column = root.to_string();
+                let mut last = match &**root {
+                    Expr::Identifier(ident) => ident.value.clone(),
+                    Expr::CompoundIdentifier(parts) => parts.last()?.value.clone(),
+                    _ => return None,
+                };
+                for access in path {
+                    let AccessExpr::Dot(Expr::Identifier(ident)) = access else {
+                        return None;
+                    };
+                    column.push('.');
+                    column.push_str(&ident.to_string());
+                    last = ident.value.clone();
+                }
+                if !last.to_ascii_lowercase().ends_with("indoption") {
+                    return None;
+                }
+                parse_expr(&format!(
+                    "CAST(split_part({column}, ' ', CAST(({index}) + 1 AS INTEGER)) AS SMALLINT)"
+                ))
+            }
             Expr::Subquery(query) => catalog_lookup_aggregated(query),
             _ => None,
         }
@@ -246,17 +279,45 @@ fn reads_only_catalog(query: &Query) -> bool {
 }
 
 /// Catalog tables that are always empty in Tributary: no sequences, no
-/// column defaults, no keys or indexes (see the catalog crate's pg_catalog).
-const ALWAYS_EMPTY: &[&str] = &["pg_sequence", "pg_attrdef", "pg_index", "pg_constraint"];
+/// column defaults, no triggers (see the catalog crate's pg_catalog).
+const ALWAYS_EMPTY: &[&str] = &["pg_sequence", "pg_attrdef", "pg_trigger"];
 
 /// Whether `query` reads only tables that are always empty, so that as a
 /// scalar subquery it is NULL.
 fn reads_only_empty_tables(query: &Query) -> bool {
     let relations = relations_read(query);
-    !relations.is_empty()
+    let all_empty = !relations.is_empty()
         && relations
             .iter()
-            .all(|name| ALWAYS_EMPTY.contains(&name.as_str()))
+            .all(|name| ALWAYS_EMPTY.contains(&name.as_str()));
+    all_empty || joins_an_empty_table(query)
+}
+
+/// Whether `query`'s FROM list has an always-empty table inner-joined to
+/// the rest, which makes every row of the product vanish (psql's trigger
+/// lookup: `FROM pg_trigger u, pg_partition_ancestors(…)`).
+fn joins_an_empty_table(query: &Query) -> bool {
+    use datafusion::sql::sqlparser::ast::JoinOperator;
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    select.from.iter().any(|from| {
+        let inner_only = from.joins.iter().all(|join| {
+            matches!(
+                join.join_operator,
+                JoinOperator::Inner(_) | JoinOperator::Join(_) | JoinOperator::CrossJoin(_)
+            )
+        });
+        let empty = match &from.relation {
+            TableFactor::Table {
+                name, args: None, ..
+            } => name.0.last().is_some_and(|part| {
+                ALWAYS_EMPTY.contains(&part.to_string().to_ascii_lowercase().as_str())
+            }),
+            _ => false,
+        };
+        empty && inner_only
+    })
 }
 
 const AGGREGATES: &[&str] = &[
@@ -536,6 +597,16 @@ mod tests {
                 "SELECT (SELECT json_build_object($1, s.seqstart) FROM pg_catalog.pg_sequence s WHERE a.attidentity <> $2), a.attname FROM pg_catalog.pg_attribute a WHERE a.attname = $3"
             ),
             "SELECT CASE WHEN CAST($1 AS TEXT) IS NULL OR CAST($2 AS TEXT) IS NULL THEN NULL END, a.attname FROM pg_catalog.pg_attribute a WHERE a.attname = $3"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT CASE WHEN t.tgparentid <> 0 THEN (SELECT u.tgrelid FROM pg_catalog.pg_trigger AS u, pg_catalog.pg_partition_ancestors(t.tgrelid) AS a(relid, depth) WHERE u.tgrelid = a.relid ORDER BY a.depth LIMIT 1) END FROM pg_catalog.pg_trigger AS t"
+            ),
+            "SELECT CASE WHEN t.tgparentid <> 0 THEN NULL END FROM pg_catalog.pg_trigger AS t"
+        );
+        assert_eq!(
+            rewritten("SELECT tmp.I_INDOPTION[tmp.n - 1] & 1 FROM tmp"),
+            "SELECT CAST(split_part(tmp.I_INDOPTION, ' ', CAST((tmp.n - 1) + 1 AS INTEGER)) AS SMALLINT) & 1 FROM tmp"
         );
         let user = "SELECT (SELECT o.x FROM sample.orders AS o WHERE o.id = c.id) FROM sample.customers AS c";
         assert_eq!(rewritten(user), user);

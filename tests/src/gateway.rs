@@ -62,8 +62,14 @@ impl Gateway {
 
     /// Starts with `config` (TOML text) if given, and extra environment.
     pub fn start_with(config: Option<&str>, env: &[(&str, &str)]) -> Self {
+        Self::start_in(None, config, env)
+    }
+
+    /// As `start_with`, in `data_dir` if given (a credentials store made
+    /// beforehand), else in a fresh one.
+    pub fn start_in(data_dir: Option<&Path>, config: Option<&str>, env: &[(&str, &str)]) -> Self {
         let temp = tempfile::tempdir().expect("temp dir");
-        let data_dir = temp.path().join("data");
+        let data_dir = data_dir.map_or_else(|| temp.path().join("data"), Path::to_owned);
         let mut command = Command::new(tributary_binary());
         command
             .arg("serve")
@@ -122,6 +128,11 @@ impl Gateway {
             log,
             _temp: temp,
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The server's log so far.

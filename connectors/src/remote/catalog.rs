@@ -14,10 +14,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::common::{DataFusionError, Result};
+use secrecy::{ExposeSecret, SecretString};
 
 use super::DatabaseSpec;
 use super::database::{self, Database, Listing};
 use super::error::SourceError;
+use super::keys::{Key, KeyKind};
 
 pub struct RemoteSource {
     spec: DatabaseSpec,
@@ -33,7 +35,12 @@ struct State {
     failure: Option<String>,
     /// Only what the include/exclude patterns expose.
     listing: Arc<Listing>,
+    /// Keys of the exposed tables (foreign keys only between exposed tables).
+    keys: Arc<Vec<Key>>,
     tables: HashMap<(String, String), Arc<dyn TableProvider>>,
+    /// The password the open database logged in with, and the version of
+    /// its origin then.
+    login: Option<(SecretString, u64)>,
 }
 
 impl fmt::Debug for RemoteSource {
@@ -102,6 +109,7 @@ impl RemoteSource {
     /// forgets the tables opened so far, so that changed columns are seen.
     /// Returns how many tables the source now exposes.
     pub async fn refresh(&self) -> Result<usize, SourceError> {
+        self.forget_stale_login();
         let _opening = self.opening.lock().await;
         let database = match self.read(|s| s.database.clone()) {
             Some(database) => database,
@@ -111,8 +119,18 @@ impl RemoteSource {
             Ok(listing) => {
                 let listing = self.exposed(listing);
                 let count = listing.values().map(Vec::len).sum();
+                // Keys only inform browsing clients: without them the
+                // source still answers queries.
+                let keys = match database.keys().await {
+                    Ok(keys) => self.exposed_keys(keys),
+                    Err(error) => {
+                        tracing::warn!(source = %self.spec.name, "keys not listed: {error}");
+                        Vec::new()
+                    }
+                };
                 self.write(|s| {
                     s.listing = Arc::new(listing);
+                    s.keys = Arc::new(keys);
                     s.tables.clear();
                     s.failure = None;
                 });
@@ -127,12 +145,31 @@ impl RemoteSource {
 
     /// Opens the pool; the caller holds `opening`.
     async fn connect(&self) -> Result<Arc<dyn Database>, SourceError> {
-        match database::open(&self.spec).await {
+        let login = match &self.spec.password {
+            Some(password) => {
+                let version = password.version();
+                match password.current() {
+                    Ok(value) => Some((value, version)),
+                    Err(reason) => {
+                        let error = SourceError::Unavailable {
+                            source_name: self.spec.name.clone(),
+                            reason: format!("password: {reason}"),
+                        };
+                        self.write(|s| s.failure = Some(error.to_string()));
+                        return Err(error);
+                    }
+                }
+            }
+            None => None,
+        };
+        let password = login.as_ref().map(|(value, _)| value.clone());
+        match database::open(&self.spec, password).await {
             Ok(database) => {
                 tracing::info!(source = %self.spec.name, "connected");
                 self.write(|s| {
                     s.database = Some(database.clone());
                     s.failure = None;
+                    s.login = login;
                 });
                 Ok(database)
             }
@@ -181,6 +218,24 @@ impl RemoteSource {
             .collect()
     }
 
+    fn exposed_keys(&self, keys: Vec<Key>) -> Vec<Key> {
+        let exposes = |schema: &str, table: &str| self.spec.tables.exposes(schema, table);
+        keys.into_iter()
+            .filter(|key| {
+                exposes(&key.schema, &key.table)
+                    && match &key.kind {
+                        KeyKind::Foreign { schema, table, .. } => exposes(schema, table),
+                        KeyKind::Primary | KeyKind::Unique => true,
+                    }
+            })
+            .collect()
+    }
+
+    /// The keys of the exposed tables, as of the last listing.
+    pub fn keys(&self) -> Arc<Vec<Key>> {
+        self.read(|s| s.keys.clone())
+    }
+
     fn schema_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.read(|s| s.listing.keys().cloned().collect());
         let default = self.spec.default_schema().to_owned();
@@ -202,7 +257,38 @@ impl RemoteSource {
         })
     }
 
+    /// Whether the password changed since the database was opened with it:
+    /// then the pool is dropped, and the next query logs in with the new one.
+    /// A password that can no longer be read keeps the open pool.
+    fn forget_stale_login(&self) {
+        let Some(password) = &self.spec.password else {
+            return;
+        };
+        let version = password.version();
+        let Some((used, used_version)) = self.read(|s| s.login.clone()) else {
+            return;
+        };
+        if version == used_version {
+            return;
+        }
+        let changed = match password.current() {
+            Ok(now) => now.expose_secret() != used.expose_secret(),
+            Err(_) => false,
+        };
+        self.write(|s| {
+            if changed {
+                tracing::info!(source = %self.spec.name, "password changed: reconnecting");
+                s.database = None;
+                s.tables.clear();
+                s.login = None;
+            } else if let Some((_, known)) = s.login.as_mut() {
+                *known = version;
+            }
+        });
+    }
+
     async fn table(&self, schema: &str, table: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        self.forget_stale_login();
         let key = (schema.to_owned(), table.to_owned());
         if let Some(provider) = self.read(|s| s.tables.get(&key).cloned()) {
             return Ok(Some(provider));

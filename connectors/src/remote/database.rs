@@ -24,11 +24,12 @@ use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
 use datafusion_table_providers::sql::db_connection_pool::dbconnection::DbConnection;
 use datafusion_table_providers::sql::sql_provider_datafusion::SqlTable;
 use mysql_async::prelude::Queryable;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::error::SourceError;
 use super::executor::SourceExecutor;
 use super::guard::{Endpoint, GuardedPool};
+use super::keys::{self, Key, MysqlKeyColumn, PostgresConstraint};
 use super::local::PullEverything;
 use super::pushdown::{GuardedFederation, PushdownPolicy};
 use super::{DatabaseKind, DatabaseSpec, TlsMode};
@@ -44,9 +45,16 @@ pub(crate) trait Database: Send + Sync {
     /// A provider for one table, federated unless the source has pushdown off.
     async fn table(&self, schema: &str, table: &str)
     -> Result<Arc<dyn TableProvider>, SourceError>;
+
+    /// The primary, unique and foreign keys of every table.
+    async fn keys(&self) -> Result<Vec<Key>, SourceError>;
 }
 
-pub(crate) async fn open(spec: &DatabaseSpec) -> Result<Arc<dyn Database>, SourceError> {
+/// Opens the database, logging in with `password` (the spec's, as it is now).
+pub(crate) async fn open(
+    spec: &DatabaseSpec,
+    password: Option<SecretString>,
+) -> Result<Arc<dyn Database>, SourceError> {
     let endpoint = Endpoint {
         source_name: spec.name.clone(),
         host: spec.host.clone(),
@@ -57,8 +65,8 @@ pub(crate) async fn open(spec: &DatabaseSpec) -> Result<Arc<dyn Database>, Sourc
     let deadline = spec.connect_timeout * 3;
     let opened = tokio::time::timeout(deadline, async {
         match spec.kind {
-            DatabaseKind::Postgres => open_postgres(spec, endpoint.clone()).await,
-            DatabaseKind::Mysql => open_mysql(spec, endpoint.clone()).await,
+            DatabaseKind::Postgres => open_postgres(spec, password, endpoint.clone()).await,
+            DatabaseKind::Mysql => open_mysql(spec, password, endpoint.clone()).await,
         }
     })
     .await;
@@ -95,6 +103,7 @@ struct Postgres {
 
 async fn open_postgres(
     spec: &DatabaseSpec,
+    password: Option<SecretString>,
     endpoint: Endpoint,
 ) -> Result<Arc<dyn Database>, SourceError> {
     let mut params: HashMap<String, SecretString> = HashMap::from([
@@ -112,8 +121,8 @@ async fn open_postgres(
         // DataFusion only in UTC.
         ("options".to_owned(), secret("-c TimeZone=UTC")),
     ]);
-    if let Some(password) = &spec.password {
-        params.insert("pass".to_owned(), password.clone());
+    if let Some(password) = password {
+        params.insert("pass".to_owned(), password);
     }
     let pool = PostgresConnectionPool::new(params)
         .await
@@ -185,6 +194,33 @@ impl Database for Postgres {
         ))
     }
 
+    async fn keys(&self) -> Result<Vec<Key>, SourceError> {
+        let connection = connect(&self.pool, &self.spec.name).await?;
+        let postgres: &PostgresConnection = downcast(connection.as_ref(), &self.spec.name)?;
+        let rows = postgres
+            .conn
+            .query(keys::POSTGRES_KEYS, &[])
+            .await
+            .map_err(|e| SourceError::from_query(&self.spec.name, &e))?;
+        let mut constraints = Vec::with_capacity(rows.len());
+        for row in rows {
+            let read = || -> Result<PostgresConstraint, tokio_postgres::Error> {
+                Ok(PostgresConstraint {
+                    schema: row.try_get(0)?,
+                    table: row.try_get(1)?,
+                    name: row.try_get(2)?,
+                    contype: row.try_get(3)?,
+                    columns: row.try_get(4)?,
+                    referenced_schema: row.try_get(5)?,
+                    referenced_table: row.try_get(6)?,
+                    referenced_columns: row.try_get(7)?,
+                })
+            };
+            constraints.push(read().map_err(|e| SourceError::from_query(&self.spec.name, &e))?);
+        }
+        Ok(keys::from_postgres(constraints))
+    }
+
     async fn table(
         &self,
         schema: &str,
@@ -218,6 +254,7 @@ struct Mysql {
 
 async fn open_mysql(
     spec: &DatabaseSpec,
+    password: Option<SecretString>,
     endpoint: Endpoint,
 ) -> Result<Arc<dyn Database>, SourceError> {
     // mysql_async knows three modes; certificates are verified unless
@@ -236,11 +273,8 @@ async fn open_mysql(
         ("pool_min".to_owned(), secret("1")),
         ("pool_max".to_owned(), secret(spec.pool_size.to_string())),
     ]);
-    if let Some(password) = &spec.password {
-        params.insert(
-            "pass".to_owned(),
-            secret(password.expose_secret().to_owned()),
-        );
+    if let Some(password) = password {
+        params.insert("pass".to_owned(), password);
     }
     let raw_pool = Arc::new(
         MySQLConnectionPool::new(params)
@@ -271,6 +305,17 @@ impl Database for Mysql {
             .await
             .map_err(|e| SourceError::from_query(&self.spec.name, &e))?;
         Ok(listing_of(rows))
+    }
+
+    async fn keys(&self) -> Result<Vec<Key>, SourceError> {
+        let connection = connect(&self.pool, &self.spec.name).await?;
+        let mysql: &MySQLConnection = downcast(connection.as_ref(), &self.spec.name)?;
+        let mut conn = mysql.conn.lock().await;
+        let rows: Vec<MysqlKeyColumn> = conn
+            .query(keys::MYSQL_KEYS)
+            .await
+            .map_err(|e| SourceError::from_query(&self.spec.name, &e))?;
+        Ok(keys::from_mysql(rows))
     }
 
     async fn table(

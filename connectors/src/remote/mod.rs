@@ -15,17 +15,20 @@ mod database;
 mod error;
 mod executor;
 mod guard;
+mod keys;
 mod local;
 mod patterns;
 mod pushdown;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
 
 pub use catalog::{RemoteCatalog, RemoteSchema, RemoteSource};
 pub use error::{SourceError, classify_source_error, remote_sqlstate};
+pub use keys::{Key, KeyKind};
 pub use patterns::TablePatterns;
 
 /// Which database protocol a source speaks.
@@ -94,8 +97,57 @@ impl TlsMode {
     }
 }
 
-/// A remote database source, secrets resolved. `Debug` never shows the
-/// password (`SecretString` prints as redacted).
+/// Where a source's password comes from. It is asked for at every
+/// connection attempt, so a changed secret reaches the source without a
+/// restart.
+pub trait SecretSource: Send + Sync {
+    /// The value now; the error names the reference, never a value.
+    fn current(&self) -> Result<SecretString, String>;
+
+    /// Changes whenever `current` may answer differently (a file's time and
+    /// size); cheap enough to ask before every query.
+    fn version(&self) -> u64 {
+        0
+    }
+}
+
+struct FixedSecret(SecretString);
+
+impl SecretSource for FixedSecret {
+    fn current(&self) -> Result<SecretString, String> {
+        Ok(self.0.clone())
+    }
+}
+
+/// A password, fixed or looked up; `Debug` shows nothing of it.
+#[derive(Clone)]
+pub struct Password(Arc<dyn SecretSource>);
+
+impl Password {
+    pub fn fixed(value: SecretString) -> Self {
+        Self(Arc::new(FixedSecret(value)))
+    }
+
+    pub fn looked_up(source: Arc<dyn SecretSource>) -> Self {
+        Self(source)
+    }
+
+    pub fn current(&self) -> Result<SecretString, String> {
+        self.0.current()
+    }
+
+    pub fn version(&self) -> u64 {
+        self.0.version()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<hidden>")
+    }
+}
+
+/// A remote database source. `Debug` never shows the password.
 #[derive(Clone)]
 pub struct DatabaseSpec {
     pub name: String,
@@ -105,7 +157,7 @@ pub struct DatabaseSpec {
     /// PostgreSQL: the database to connect to. MySQL: the default schema.
     pub database: String,
     pub user: String,
-    pub password: Option<SecretString>,
+    pub password: Option<Password>,
     pub tls: TlsMode,
     pub pool_size: u32,
     pub connect_timeout: Duration,
@@ -138,7 +190,7 @@ impl fmt::Debug for DatabaseSpec {
             .field("port", &self.port)
             .field("database", &self.database)
             .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("password", &self.password)
             .field("tls", &self.tls)
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)

@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use tributary_tests::Gateway;
+use tributary_tests::{DATABASE_PASSWORD, Gateway, MariaDbServer, PostgresServer};
+
+use crate::federation::database_source;
 
 fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
@@ -20,16 +22,12 @@ fn text(output: &Output) -> (String, String) {
 }
 
 fn psql(gateway: &Gateway, args: &[&str]) -> String {
+    psql_in(gateway, "tributary", args)
+}
+
+fn psql_in(gateway: &Gateway, database: &str, args: &[&str]) -> String {
     let output = Command::new("psql")
-        .args([
-            "-X",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "tributary",
-            "-d",
-            "tributary",
-        ])
+        .args(["-X", "-h", "127.0.0.1", "-U", "tributary", "-d", database])
         .args(["-p", &gateway.addr.port().to_string()])
         .args(args)
         .output()
@@ -236,6 +234,82 @@ async fn python_clients_psycopg_sqlalchemy_pandas() {
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert_eq!(stdout.lines().last(), Some("20 checks passed"), "{stdout}");
+}
+
+/// A PostgreSQL and a MariaDB source whose tables have primary, unique and
+/// foreign keys (tests/clients/keys_*.sql).
+fn gateway_with_keyed_sources() -> (Gateway, PostgresServer, MariaDbServer) {
+    let postgres = PostgresServer::start();
+    postgres.sql(include_str!("../../clients/keys_postgres.sql"));
+    let mariadb = MariaDbServer::start();
+    mariadb.sql(include_str!("../../clients/keys_mysql.sql"));
+    let config = [
+        database_source("pg", "postgres", postgres.port, ""),
+        database_source("my", "mysql", mariadb.port, ""),
+    ]
+    .join("\n");
+    let gateway = Gateway::start_with(Some(&config), &[("FED_PASSWORD", DATABASE_PASSWORD)]);
+    (gateway, postgres, mariadb)
+}
+
+#[tokio::test]
+async fn keys_of_database_sources_reach_psql_pgjdbc_and_sqlalchemy() {
+    let (gateway, _postgres, _mariadb) = gateway_with_keyed_sources();
+
+    let lines = psql(&gateway, &["-c", "\\d pg.lines"]);
+    assert!(
+        lines
+            .contains("Indexes:\n    \"lines_pkey\" PRIMARY KEY, btree (region, order_no, line)\n"),
+        "{lines}"
+    );
+    assert!(
+        lines.contains(
+            "Foreign-key constraints:\n    \"lines_order\" FOREIGN KEY (region, order_no) \
+             REFERENCES pg.\"Orders\"(region, order_no)\n"
+        ),
+        "{lines}"
+    );
+    let customers = psql(&gateway, &["-c", "\\d pg.customers"]);
+    assert!(
+        customers.contains("\"customers_email_key\" UNIQUE CONSTRAINT, btree (email)"),
+        "{customers}"
+    );
+    // In the source's own database, its schemas keep their names.
+    let log = psql_in(&gateway, "pg", &["-c", "\\d audit.log"]);
+    assert!(
+        log.contains("FOREIGN KEY (customer_id) REFERENCES public.customers(id)"),
+        "{log}"
+    );
+
+    let output = Command::new("java")
+        .arg("-cp")
+        .arg("/usr/share/java/postgresql.jar")
+        .arg(clients_dir().join("Keys.java"))
+        .arg(gateway.addr.port().to_string())
+        .output()
+        .expect("java is installed");
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let expected = [
+        "pg lines primary: region:1:lines_pkey order_no:2:lines_pkey line:3:lines_pkey",
+        "pg Orders primary: region:1:Orders_pkey order_no:2:Orders_pkey",
+        "pg lines imported: region->pg.Orders.region:1:lines_order:Orders_pkey \
+         order_no->pg.Orders.order_no:2:lines_order:Orders_pkey",
+        "pg customers exported: Orders.customer_id",
+        "my orders primary: region:1:orders_pkey order_no:2:orders_pkey",
+        "my orders imported: customer_id->my.customers.id:1:orders_customer:customers_pkey",
+        "pg customers indexes: customers_email_key:email:false customers_pkey:id:false",
+    ];
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected, "{stderr}");
+
+    let output = Command::new(client_python())
+        .arg(clients_dir().join("check_keys.py"))
+        .arg(gateway.addr.port().to_string())
+        .output()
+        .expect("the client venv's python runs");
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stdout.lines().last(), Some("16 checks passed"), "{stdout}");
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 mod cli;
 mod clients;
+mod credentials;
 mod errors;
 mod federation;
 mod local_files;
