@@ -690,6 +690,36 @@ mod tests {
     }
 
     #[test]
+    fn debug_of_every_config_type_hides_resolved_values() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let secret_file = dir.path().join("value");
+        std::fs::write(&secret_file, "Leak-Canary-4f1d\n").expect("write the secret file");
+        let reference = format!("{{ file = {:?} }}", secret_file.display().to_string());
+        let text = format!(
+            "{POSTGRES}password = {reference}\n\n[[sources]]\nname = \"lake\"\nkind = \"files\"\nurl = \"s3://b/\"\n\
+             [sources.options]\nsecret_access_key = {reference}\nsession_token = {{ secret = \"tok\" }}\n"
+        );
+        let Ok(config) = parse(&text) else {
+            panic!("the config parses");
+        };
+        let sources = config.sources(dir.path());
+        let password = match &sources[0] {
+            SourceSpec::Database(spec) => spec.password.clone(),
+            other => panic!("{other:?}"),
+        };
+        let shown = format!(
+            "{config:?} {sources:?} {password:?} {:?} {}",
+            config.secret_references(),
+            config.effective_toml(&RawServer::default())
+        );
+        assert!(!shown.contains("Leak-Canary-4f1d"), "{shown}");
+        assert!(shown.contains("tok"), "references are shown: {shown}");
+        // The value is there, for the connection only.
+        let value = password.map(|p| p.current().map(|v| v.expose_secret().to_owned()));
+        assert_eq!(value, Some(Ok("Leak-Canary-4f1d".to_owned())));
+    }
+
+    #[test]
     fn a_database_password_must_be_a_reference() {
         let error = error_of(&format!("{POSTGRES}password = \"hunter2\"\n"));
         assert!(
