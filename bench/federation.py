@@ -256,7 +256,8 @@ class Gateway:
         with open(self.log_path, "wb") as log_file:
             self.proc = subprocess.Popen(
                 [str(TRIBUTARY_BIN), "serve", "--config", str(self.config),
-                 "--data-dir", str(data_dir), "--pg-addr", "127.0.0.1:0"],
+                 "--data-dir", str(data_dir), "--pg-addr", "127.0.0.1:0",
+                 "--http-addr", "127.0.0.1:0"],
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                 env=env, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT

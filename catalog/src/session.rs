@@ -55,7 +55,7 @@ impl SourceSpec {
 }
 
 /// How a source came up, for the start-up log and `config check`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SourceStatus {
     pub name: String,
     /// Where unqualified names resolve for a client connected with

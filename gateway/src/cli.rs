@@ -34,7 +34,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the PostgreSQL wire protocol (psql, JDBC, BI tools connect here).
+    /// Serve the PostgreSQL wire protocol (psql, JDBC, BI tools connect
+    /// here) and the HTTP API (platforms and scripts).
     ///
     /// Until users and passwords can be configured, the server admits user
     /// `tributary` without a password and listens on loopback addresses only.
@@ -96,6 +97,11 @@ pub struct ServeArgs {
     /// Port 0 picks a free port; the log says which.
     #[arg(long, env = "TRIBUTARY_PG_ADDR", value_name = "HOST:PORT")]
     pub pg_addr: Option<SocketAddr>,
+
+    /// Address for the HTTP API [default: 127.0.0.1:8080]. Port 0 picks a
+    /// free port; the log says which.
+    #[arg(long, env = "TRIBUTARY_HTTP_ADDR", value_name = "HOST:PORT")]
+    pub http_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]

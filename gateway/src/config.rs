@@ -43,6 +43,7 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub pg_addr: Option<String>,
+    pub http_addr: Option<String>,
     pub data_dir: Option<PathBuf>,
     /// `tracing` filter for the server log, e.g. `info` or `tributary=debug`.
     pub log: Option<String>,

@@ -14,6 +14,7 @@ use crate::secrets::StoreSecret;
 use tributary_connectors::remote::SecretSource;
 
 pub const DEFAULT_PG_ADDR: &str = "127.0.0.1:5433";
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 
 /// What every command starts from: the config file (if any) and the data dir.
 #[derive(Debug)]
@@ -100,6 +101,7 @@ pub fn check(settings: &Settings) -> Result<(), Failure> {
         println!("# no config file (--config or TRIBUTARY_CONFIG): the embedded default is used");
         println!("[server]");
         println!("pg_addr = {:?}", effective_pg_addr(None));
+        println!("http_addr = {:?}", effective_http_addr(None));
         println!("data_dir = {:?}", settings.data_dir.display().to_string());
         println!(
             "\n# source \"sample\": {}",
@@ -109,6 +111,7 @@ pub fn check(settings: &Settings) -> Result<(), Failure> {
     };
     let server = RawServer {
         pg_addr: Some(effective_pg_addr(config.raw.server.pg_addr.as_deref())),
+        http_addr: Some(effective_http_addr(config.raw.server.http_addr.as_deref())),
         data_dir: Some(settings.data_dir.clone()),
         log: Some(settings.log_filter("info")),
     };
@@ -140,4 +143,12 @@ pub fn effective_pg_addr(from_config: Option<&str>) -> String {
         .ok()
         .or_else(|| from_config.map(str::to_owned))
         .unwrap_or_else(|| DEFAULT_PG_ADDR.to_owned())
+}
+
+/// `TRIBUTARY_HTTP_ADDR` over the config file over the default.
+pub fn effective_http_addr(from_config: Option<&str>) -> String {
+    std::env::var("TRIBUTARY_HTTP_ADDR")
+        .ok()
+        .or_else(|| from_config.map(str::to_owned))
+        .unwrap_or_else(|| DEFAULT_HTTP_ADDR.to_owned())
 }

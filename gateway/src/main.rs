@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod engine;
+mod http;
 mod output;
 mod progress;
 mod query;

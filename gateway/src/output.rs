@@ -26,10 +26,7 @@ pub enum ResultWriter {
         batches: Vec<RecordBatch>,
     },
     Csv(datafusion::arrow::csv::Writer<Sink>),
-    Json {
-        writer: ArrayWriter<Sink>,
-        rows: usize,
-    },
+    Json(ArrayWriter<Sink>),
     Ndjson(LineDelimitedWriter<Sink>),
     Arrow(StreamWriter<Sink>),
     Parquet(ArrowWriter<Sink>),
@@ -48,10 +45,7 @@ impl ResultWriter {
                     .with_header(true)
                     .build(out),
             ),
-            OutputFormat::Json => Self::Json {
-                writer: ArrayWriter::new(out),
-                rows: 0,
-            },
+            OutputFormat::Json => Self::Json(ArrayWriter::new(out)),
             OutputFormat::Ndjson => Self::Ndjson(LineDelimitedWriter::new(out)),
             OutputFormat::Arrow => Self::Arrow(StreamWriter::try_new(out, &schema)?),
             OutputFormat::Parquet => Self::Parquet(
@@ -66,10 +60,7 @@ impl ResultWriter {
             Self::Table { batches, .. } => batches.push(batch.clone()),
             // CSV has no nested values: structs and lists are written as text.
             Self::Csv(writer) => writer.write(&flatten_nested(batch)?)?,
-            Self::Json { writer, rows } => {
-                *rows += batch.num_rows();
-                writer.write(batch)?;
-            }
+            Self::Json(writer) => writer.write(batch)?,
             Self::Ndjson(writer) => writer.write(batch)?,
             Self::Arrow(writer) => writer.write(batch)?,
             Self::Parquet(writer) => writer
@@ -90,11 +81,11 @@ impl ResultWriter {
                 out.flush()?;
             }
             Self::Csv(writer) => writer.into_inner().flush()?,
-            Self::Json { mut writer, rows } => {
+            // arrow-json writes `[]` for no rows: still a JSON document.
+            Self::Json(mut writer) => {
                 writer.finish()?;
                 let mut out = writer.into_inner();
-                // An empty result is still a JSON document.
-                out.write_all(if rows == 0 { b"[]\n" } else { b"\n" })?;
+                out.write_all(b"\n")?;
                 out.flush()?;
             }
             Self::Ndjson(mut writer) => {
@@ -246,6 +237,30 @@ pub fn render_table(schema: &Schema, batches: &[RecordBatch]) -> Result<String, 
 mod tests {
     use super::*;
     use datafusion::arrow::array::Int64Array;
+
+    #[test]
+    fn an_empty_json_result_is_one_empty_array() -> Result<(), ArrowError> {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+        struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+                if let Ok(mut bytes) = self.0.lock() {
+                    bytes.extend_from_slice(data);
+                }
+                Ok(data.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let writer =
+            ResultWriter::new(OutputFormat::Json, Box::new(Shared(buffer.clone())), schema)?;
+        writer.finish()?;
+        let text = buffer.lock().map(|b| b.clone()).unwrap_or_default();
+        assert_eq!(String::from_utf8_lossy(&text), "[]\n");
+        Ok(())
+    }
 
     #[test]
     fn table_is_aligned_like_psql() -> Result<(), ArrowError> {

@@ -10,6 +10,7 @@ use tributary_pgwire::FrontEndOptions;
 use crate::Failure;
 use crate::cli::ServeArgs;
 use crate::engine::{self, Settings};
+use crate::http;
 
 const TRUST_USER: &str = "tributary";
 
@@ -32,12 +33,31 @@ pub async fn run(
                 .map_err(|e| Failure::Usage(format!("pg address {text:?}: {e}")))?
         }
     };
+    let http_addr = match args.http_addr {
+        Some(addr) => addr,
+        None => {
+            let text = engine::effective_http_addr(
+                settings
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.raw.server.http_addr.as_deref()),
+            );
+            text.parse::<SocketAddr>()
+                .map_err(|e| Failure::Usage(format!("HTTP address {text:?}: {e}")))?
+        }
+    };
     // Trust authentication is only safe where only this machine can reach us.
     if !pg_addr.ip().is_loopback() {
         return Err(Failure::Usage(format!(
             "refusing to listen on {pg_addr}: without configured users the server admits \
              user \"{TRUST_USER}\" without a password, so it listens on loopback addresses only \
              (for example 127.0.0.1:5433)"
+        )));
+    }
+    if !http_addr.ip().is_loopback() {
+        return Err(Failure::Usage(format!(
+            "refusing to serve HTTP on {http_addr}: the API has no tokens yet, so it listens on \
+             loopback addresses only (for example 127.0.0.1:8080)"
         )));
     }
 
@@ -75,9 +95,35 @@ pub async fn run(
         local.port()
     );
 
+    let context = Arc::new(context);
+    let http_listener = TcpListener::bind(http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {http_addr} for HTTP"))?;
+    let http_local = http_listener
+        .local_addr()
+        .context("cannot read the HTTP listening address")?;
+    tracing::info!("http listening on {http_local} (curl http://{http_local}/healthz)");
+
+    // One signal stops both servers.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    let api = Arc::new(http::ApiState {
+        context: context.clone(),
+        statuses: statuses.clone(),
+        execution: execution.clone(),
+        queries: Default::default(),
+    });
+    let http_server = tokio::spawn(http::serve(http_listener, api, stopped(stop_rx.clone())));
+
     tributary_pgwire::serve(
         listener,
-        Arc::new(context),
+        context,
         FrontEndOptions {
             trust_user: TRUST_USER.to_owned(),
             execution_runtime: Some(execution),
@@ -87,10 +133,15 @@ pub async fn run(
                 .collect(),
             ..FrontEndOptions::default()
         },
-        shutdown_signal(),
+        stopped(stop_rx),
     )
     .await
     .context("the pg wire server failed")?;
+    match http_server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!("the HTTP server failed: {error}"),
+        Err(error) => tracing::warn!("the HTTP server stopped: {error}"),
+    }
     tracing::info!("shut down");
     Ok(())
 }

@@ -49,6 +49,8 @@ pub fn cli(args: &[&str], stdin: Option<&str>) -> Output {
 pub struct Gateway {
     child: Child,
     pub addr: SocketAddr,
+    /// The HTTP API.
+    pub http_addr: SocketAddr,
     pub data_dir: PathBuf,
     log: Arc<Mutex<String>>,
     _temp: TempDir,
@@ -75,6 +77,8 @@ impl Gateway {
             .arg("serve")
             .arg("--pg-addr")
             .arg("127.0.0.1:0")
+            .arg("--http-addr")
+            .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&data_dir)
             .env_remove("TRIBUTARY_CONFIG")
@@ -95,10 +99,19 @@ impl Gateway {
         let stderr = child.stderr.take().expect("stderr is piped");
         let log = Arc::new(Mutex::new(String::new()));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (http_tx, http_rx) = std::sync::mpsc::channel::<String>();
         let log_writer = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                if let Some(rest) = line.split("http listening on ").nth(1) {
+                    let addr = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = http_tx.send(addr);
+                }
                 if let Some(rest) = line.split("pg wire listening on ").nth(1) {
                     let addr = rest
                         .split_whitespace()
@@ -121,9 +134,16 @@ impl Gateway {
                 panic!("tributary serve did not start listening:\n{log}");
             }
         };
+        // The HTTP address is logged before the pg wire's.
+        let http_addr = http_rx
+            .recv_timeout(Duration::from_secs(1))
+            .ok()
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or(addr);
         Self {
             child,
             addr,
+            http_addr,
             data_dir,
             log,
             _temp: temp,

@@ -6,6 +6,7 @@ mod clients;
 mod credentials;
 mod errors;
 mod federation;
+mod http;
 mod local_files;
 mod object_store;
 mod psql;

@@ -1,0 +1,90 @@
+//! The HTTP API for platforms and scripts (axum): health, the OpenAPI
+//! document, browsing, and `POST /v1/query` streaming JSON, NDJSON, CSV,
+//! Arrow IPC or Parquet. Every error is JSON with a SQLSTATE.
+
+mod browse;
+mod error;
+mod query;
+mod registry;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use datafusion::prelude::SessionContext;
+use tokio::net::TcpListener;
+use tributary_catalog::SourceStatus;
+
+pub use error::ApiError;
+
+/// The OpenAPI document, checked against the routes by the e2e tests.
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+/// What every request reads: the engine, the sources as they started, and
+/// the runtime statements run on.
+pub struct ApiState {
+    pub context: Arc<SessionContext>,
+    pub statuses: Vec<SourceStatus>,
+    pub execution: tokio::runtime::Handle,
+    pub queries: registry::Registry,
+}
+
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route(
+            "/readyz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ready"})) }),
+        )
+        .route(
+            "/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+        .route("/v1/sources", get(browse::sources))
+        .route("/v1/sources/{source}/schemas", get(browse::schemas))
+        .route(
+            "/v1/sources/{source}/schemas/{schema}/tables",
+            get(browse::tables),
+        )
+        .route(
+            "/v1/sources/{source}/schemas/{schema}/tables/{table}",
+            get(browse::table),
+        )
+        .route("/v1/query", post(query::run))
+        .route("/v1/queries", get(registry::list))
+        .route("/v1/queries/{id}", axum::routing::delete(registry::cancel))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "42704",
+                "no such path: see /openapi.json",
+            )
+            .into_response()
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "0A000",
+                "method not allowed on this path: see /openapi.json",
+            )
+            .into_response()
+        })
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then lets running responses finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<ApiState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
