@@ -139,16 +139,17 @@ pub fn check(settings: &Settings) -> Result<(), Failure> {
 
 /// `TRIBUTARY_PG_ADDR` over the config file over the default.
 pub fn effective_pg_addr(from_config: Option<&str>) -> String {
-    std::env::var("TRIBUTARY_PG_ADDR")
-        .ok()
-        .or_else(|| from_config.map(str::to_owned))
-        .unwrap_or_else(|| DEFAULT_PG_ADDR.to_owned())
+    effective_addr("TRIBUTARY_PG_ADDR", from_config, DEFAULT_PG_ADDR)
 }
 
 /// `TRIBUTARY_HTTP_ADDR` over the config file over the default.
 pub fn effective_http_addr(from_config: Option<&str>) -> String {
-    std::env::var("TRIBUTARY_HTTP_ADDR")
+    effective_addr("TRIBUTARY_HTTP_ADDR", from_config, DEFAULT_HTTP_ADDR)
+}
+
+fn effective_addr(env: &str, from_config: Option<&str>, default: &str) -> String {
+    std::env::var(env)
         .ok()
         .or_else(|| from_config.map(str::to_owned))
-        .unwrap_or_else(|| DEFAULT_HTTP_ADDR.to_owned())
+        .unwrap_or_else(|| default.to_owned())
 }

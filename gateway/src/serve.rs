@@ -20,32 +20,17 @@ pub async fn run(
     execution: tokio::runtime::Handle,
 ) -> Result<(), Failure> {
     engine::init_logging(&settings.log_filter("info"));
-    let pg_addr = match args.pg_addr {
-        Some(addr) => addr,
-        None => {
-            let text = engine::effective_pg_addr(
-                settings
-                    .config
-                    .as_ref()
-                    .and_then(|c| c.raw.server.pg_addr.as_deref()),
-            );
-            text.parse::<SocketAddr>()
-                .map_err(|e| Failure::Usage(format!("pg address {text:?}: {e}")))?
-        }
-    };
-    let http_addr = match args.http_addr {
-        Some(addr) => addr,
-        None => {
-            let text = engine::effective_http_addr(
-                settings
-                    .config
-                    .as_ref()
-                    .and_then(|c| c.raw.server.http_addr.as_deref()),
-            );
-            text.parse::<SocketAddr>()
-                .map_err(|e| Failure::Usage(format!("HTTP address {text:?}: {e}")))?
-        }
-    };
+    let server = settings.config.as_ref().map(|c| &c.raw.server);
+    let pg_addr = listen_addr(
+        args.pg_addr,
+        engine::effective_pg_addr(server.and_then(|s| s.pg_addr.as_deref())),
+        "pg",
+    )?;
+    let http_addr = listen_addr(
+        args.http_addr,
+        engine::effective_http_addr(server.and_then(|s| s.http_addr.as_deref())),
+        "HTTP",
+    )?;
     // Trust authentication is only safe where only this machine can reach us.
     if !pg_addr.ip().is_loopback() {
         return Err(Failure::Usage(format!(
@@ -144,6 +129,20 @@ pub async fn run(
     }
     tracing::info!("shut down");
     Ok(())
+}
+
+/// The flag's address, else `effective` (environment, config, default).
+fn listen_addr(
+    flag: Option<SocketAddr>,
+    effective: String,
+    what: &str,
+) -> Result<SocketAddr, Failure> {
+    match flag {
+        Some(addr) => Ok(addr),
+        None => effective
+            .parse::<SocketAddr>()
+            .map_err(|e| Failure::Usage(format!("{what} address {effective:?}: {e}"))),
+    }
 }
 
 /// Resolves on the first SIGINT or SIGTERM.

@@ -176,15 +176,12 @@ async fn session_settings_behave_as_in_postgres() {
 #[tokio::test]
 async fn pgjdbc_browses_and_queries() {
     let gateway = Gateway::start();
-    let output = Command::new("java")
-        .arg("-cp")
-        .arg("/usr/share/java/postgresql.jar")
-        .arg(clients_dir().join("Check.java"))
-        .arg(gateway.addr.port().to_string())
-        .output()
-        .expect("java is installed");
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = run_client(
+        "java",
+        &["-cp", "/usr/share/java/postgresql.jar"],
+        "Check.java",
+        &gateway,
+    );
     let lines: Vec<&str> = stdout.lines().collect();
     let rows =
         "6,196.77,2024-01-01,shipped|10,125.36,2024-01-01,shipped|31,255.09,2024-01-01,shipped";
@@ -209,6 +206,26 @@ async fn pgjdbc_browses_and_queries() {
     assert_eq!(lines, expected, "{stderr}");
 }
 
+/// Runs `program ARGS tests/clients/FILE <pg port>`, which must succeed;
+/// its stdout and stderr.
+fn run_client(
+    program: impl AsRef<std::ffi::OsStr>,
+    args: &[&str],
+    file: &str,
+    gateway: &Gateway,
+) -> (String, String) {
+    let program = program.as_ref().to_owned();
+    let output = Command::new(&program)
+        .args(args)
+        .arg(clients_dir().join(file))
+        .arg(gateway.addr.port().to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("{program:?} runs (the README test command installs it): {e}"));
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{file}: {stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
 /// The Python the README test command prepared, with the client libraries.
 fn client_python() -> PathBuf {
     if let Some(python) = std::env::var_os("TRIBUTARY_CLIENT_PYTHON") {
@@ -226,13 +243,7 @@ fn client_python() -> PathBuf {
 #[tokio::test]
 async fn python_clients_psycopg_sqlalchemy_pandas() {
     let gateway = Gateway::start();
-    let output = Command::new(client_python())
-        .arg(clients_dir().join("check_python.py"))
-        .arg(gateway.addr.port().to_string())
-        .output()
-        .expect("the client venv's python runs");
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, _) = run_client(client_python(), &[], "check_python.py", &gateway);
     assert_eq!(stdout.lines().last(), Some("20 checks passed"), "{stdout}");
 }
 
@@ -281,15 +292,12 @@ async fn keys_of_database_sources_reach_psql_pgjdbc_and_sqlalchemy() {
         "{log}"
     );
 
-    let output = Command::new("java")
-        .arg("-cp")
-        .arg("/usr/share/java/postgresql.jar")
-        .arg(clients_dir().join("Keys.java"))
-        .arg(gateway.addr.port().to_string())
-        .output()
-        .expect("java is installed");
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = run_client(
+        "java",
+        &["-cp", "/usr/share/java/postgresql.jar"],
+        "Keys.java",
+        &gateway,
+    );
     let expected = [
         "pg lines primary: region:1:lines_pkey order_no:2:lines_pkey line:3:lines_pkey",
         "pg Orders primary: region:1:Orders_pkey order_no:2:Orders_pkey",
@@ -302,13 +310,7 @@ async fn keys_of_database_sources_reach_psql_pgjdbc_and_sqlalchemy() {
     ];
     assert_eq!(stdout.lines().collect::<Vec<_>>(), expected, "{stderr}");
 
-    let output = Command::new(client_python())
-        .arg(clients_dir().join("check_keys.py"))
-        .arg(gateway.addr.port().to_string())
-        .output()
-        .expect("the client venv's python runs");
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, _) = run_client(client_python(), &[], "check_keys.py", &gateway);
     assert_eq!(stdout.lines().last(), Some("16 checks passed"), "{stdout}");
 }
 
