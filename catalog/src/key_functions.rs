@@ -16,6 +16,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
+use crate::registry::Registry;
 use crate::keys::{DatabaseKeys, constraint_definition, index_definition, quote_ident};
 
 #[derive(Debug)]
@@ -23,7 +24,7 @@ struct KeyDefinition {
     name: &'static str,
     indexes: bool,
     signature: Signature,
-    databases: Arc<Vec<DatabaseKeys>>,
+    registry: Arc<Registry>,
 }
 
 // Two instances are the same function when they have the same name: there
@@ -41,8 +42,7 @@ impl Hash for KeyDefinition {
 }
 
 /// The two functions, over the keys of every database.
-pub(crate) fn key_definition_functions(databases: Vec<DatabaseKeys>) -> [ScalarUDF; 2] {
-    let databases = Arc::new(databases);
+pub(crate) fn key_definition_functions(registry: Arc<Registry>) -> [ScalarUDF; 2] {
     let signature = |arities: &[usize]| {
         Signature::one_of(
             arities.iter().map(|n| TypeSignature::Any(*n)).collect(),
@@ -54,13 +54,13 @@ pub(crate) fn key_definition_functions(databases: Vec<DatabaseKeys>) -> [ScalarU
             name: "pg_get_constraintdef",
             indexes: false,
             signature: signature(&[1, 2]),
-            databases: databases.clone(),
+            registry: registry.clone(),
         }),
         ScalarUDF::new_from_impl(KeyDefinition {
             name: "pg_get_indexdef",
             indexes: true,
             signature: signature(&[1, 3]),
-            databases,
+            registry,
         }),
     ]
 }
@@ -69,7 +69,7 @@ impl KeyDefinition {
     /// oid → (the whole definition, the column names).
     fn definitions(&self) -> HashMap<i64, (String, Vec<String>)> {
         let mut definitions = HashMap::new();
-        for database in self.databases.iter() {
+        for database in DatabaseKeys::of_every_database(&self.registry) {
             for named in database.keys() {
                 let (oid, text) = if self.indexes {
                     match named.index_oid {

@@ -12,12 +12,12 @@
 //! same from one query to the next (clients read a key's oid in one query
 //! and pass it to `pg_get_constraintdef` in another).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tributary_connectors::remote::{Key, KeyKind, RemoteSource};
 
 use crate::DEFAULT_CATALOG;
+use crate::registry::Registry;
 
 #[derive(Clone, Debug)]
 struct KeySource {
@@ -26,47 +26,60 @@ struct KeySource {
     renamed: Option<String>,
 }
 
-/// The keys of one database of the gateway.
+/// The keys of one database of the gateway, read from the sources served
+/// at the time of asking.
 #[derive(Clone, Debug)]
 pub(crate) struct DatabaseKeys {
     database: String,
-    sources: Vec<KeySource>,
+    registry: Arc<Registry>,
 }
 
 impl DatabaseKeys {
-    pub(crate) fn of(database: &str, remote: &BTreeMap<String, Arc<RemoteSource>>) -> Self {
-        let sources = if database == DEFAULT_CATALOG {
+    pub(crate) fn of(database: &str, registry: Arc<Registry>) -> Self {
+        Self {
+            database: database.to_owned(),
+            registry,
+        }
+    }
+
+    /// The keys of every database: the default one and each source's.
+    pub(crate) fn of_every_database(registry: &Arc<Registry>) -> Vec<Self> {
+        std::iter::once(DEFAULT_CATALOG.to_owned())
+            .chain(registry.remote().into_keys())
+            .map(|database| Self::of(&database, registry.clone()))
+            .collect()
+    }
+
+    fn sources(&self) -> Vec<KeySource> {
+        let remote = self.registry.remote();
+        if self.database == DEFAULT_CATALOG {
             remote
-                .iter()
+                .into_iter()
                 .map(|(name, source)| KeySource {
-                    source: source.clone(),
-                    renamed: Some(name.clone()),
+                    source,
+                    renamed: Some(name),
                 })
                 .collect()
         } else {
             remote
-                .get(database)
+                .get(&self.database)
                 .map(|source| KeySource {
                     source: source.clone(),
                     renamed: None,
                 })
                 .into_iter()
                 .collect()
-        };
-        Self {
-            database: database.to_owned(),
-            sources,
         }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.sources.iter().all(|s| s.source.keys().is_empty())
+        self.sources().iter().all(|s| s.source.keys().is_empty())
     }
 
     /// Every key, by the schema names of this database.
     pub(crate) fn keys(&self) -> Vec<NamedKey> {
         let mut keys = Vec::new();
-        for KeySource { source, renamed } in &self.sources {
+        for KeySource { source, renamed } in self.sources() {
             let default = source.spec().default_schema();
             for key in source.keys().iter() {
                 let Some(key) = rename(key, default, renamed.as_deref()) else {

@@ -12,9 +12,14 @@ mod partitions;
 mod pg_attribute;
 mod pg_catalog;
 mod refresh;
+mod registry;
 mod session;
+mod sources;
+mod store;
 mod unavailable;
 mod version;
 
 pub use session::{DEFAULT_CATALOG, DEFAULT_SCHEMA, SourceSpec, SourceStatus, build_session};
+pub use sources::LiveSources;
+pub use store::{CatalogStore, STORE_FILE, StoreError, StoredSource};
 pub use version::server_version_string;

@@ -3,7 +3,6 @@
 //! tables it exposes. Files sources are read once at start; refreshing one
 //! says so.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -14,19 +13,18 @@ use datafusion::logical_expr::async_udf::{AsyncScalarUDF, AsyncScalarUDFImpl};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use tributary_connectors::remote::RemoteSource;
+use crate::registry::Registry;
 
 #[derive(Debug)]
 pub(crate) struct RefreshFunction {
     signature: Signature,
-    remote: BTreeMap<String, Arc<RemoteSource>>,
-    /// Sources that cannot be refreshed (files), for a clear message.
-    other: Vec<String>,
+    registry: Arc<Registry>,
 }
 
+// There is one per engine.
 impl PartialEq for RefreshFunction {
-    fn eq(&self, other: &Self) -> bool {
-        self.remote.keys().eq(other.remote.keys()) && self.other == other.other
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
 }
 
@@ -34,19 +32,14 @@ impl Eq for RefreshFunction {}
 
 impl std::hash::Hash for RefreshFunction {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.remote.keys().for_each(|k| k.hash(state));
-        self.other.hash(state);
+        "tributary_refresh".hash(state);
     }
 }
 
-pub(crate) fn refresh_udf(
-    remote: BTreeMap<String, Arc<RemoteSource>>,
-    other: Vec<String>,
-) -> ScalarUDF {
+pub(crate) fn refresh_udf(registry: Arc<Registry>) -> ScalarUDF {
     let function = RefreshFunction {
         signature: Signature::exact(vec![DataType::Utf8], Volatility::Volatile),
-        remote,
-        other,
+        registry,
     };
     AsyncScalarUDF::new(Arc::new(function)).into_scalar_udf()
 }
@@ -106,14 +99,14 @@ impl AsyncScalarUDFImpl for RefreshFunction {
 
 impl RefreshFunction {
     async fn refresh(&self, name: &str) -> Result<i64> {
-        if let Some(source) = self.remote.get(name) {
+        if let Some(source) = self.registry.remote_source(name) {
             let count = source
                 .refresh()
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
             return Ok(i64::try_from(count).unwrap_or(i64::MAX));
         }
-        if self.other.iter().any(|o| o == name) {
+        if self.registry.is_files(name) {
             return plan_err!(
                 "source \"{name}\" is a files source: its tables are read when the gateway starts"
             );

@@ -44,7 +44,7 @@ pub struct FrontEndOptions {
     /// connections. `None` runs them on the caller's runtime.
     pub execution_runtime: Option<tokio::runtime::Handle>,
     /// The databases (`dbname`) clients may connect to besides the default.
-    pub databases: DatabaseRoutes,
+    pub databases: Arc<dyn DatabaseRoutes>,
 }
 
 impl Default for FrontEndOptions {
@@ -53,7 +53,7 @@ impl Default for FrontEndOptions {
             trust_user: "tributary".to_owned(),
             shutdown_grace: Duration::from_secs(10),
             execution_runtime: None,
-            databases: DatabaseRoutes::new(),
+            databases: Arc::new(std::collections::BTreeMap::new()),
         }
     }
 }

@@ -30,8 +30,17 @@ use crate::sqlstate::codes;
 pub const EMULATED_SERVER_VERSION: &str = "16.6";
 
 /// The databases a client may ask for at connect time: each source's name,
-/// mapped to the schema its unqualified names resolve in.
-pub type DatabaseRoutes = BTreeMap<String, String>;
+/// mapped to the schema its unqualified names resolve in. Asked at each
+/// connection, so that a source added while the server runs can be named.
+pub trait DatabaseRoutes: Send + Sync + Debug {
+    fn databases(&self) -> BTreeMap<String, String>;
+}
+
+impl DatabaseRoutes for BTreeMap<String, String> {
+    fn databases(&self) -> BTreeMap<String, String> {
+        self.clone()
+    }
+}
 
 /// Database names that mean "the default catalog": ours, and what clients
 /// send when told nothing (their user name, PostgreSQL's `postgres`).
@@ -44,14 +53,14 @@ pub(crate) struct StartupShared {
     rows: Arc<ConnectionManager>,
     pids: RandomPidSecretKeyGenerator,
     parameters: DefaultServerParameterProvider,
-    databases: DatabaseRoutes,
+    databases: Arc<dyn DatabaseRoutes>,
 }
 
 impl StartupShared {
     pub(crate) fn new(
         user: impl Into<String>,
         cancellation: &Cancellation,
-        databases: DatabaseRoutes,
+        databases: Arc<dyn DatabaseRoutes>,
     ) -> Self {
         let mut parameters = DefaultServerParameterProvider::default();
         parameters.server_version = format!(
@@ -98,14 +107,14 @@ impl TrustStartup {
         if DEFAULT_DATABASES.contains(&database) || database == self.shared.user {
             return Ok(());
         }
-        let Some(schema) = self.shared.databases.get(database) else {
+        let databases = self.shared.databases.databases();
+        let Some(schema) = databases.get(database) else {
             return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
                 "FATAL".to_owned(),
                 codes::INVALID_CATALOG_NAME.to_owned(),
                 format!(
                     "database \"{database}\" does not exist: connect to \"tributary\" or to a source ({})",
-                    self.shared
-                        .databases
+                    databases
                         .keys()
                         .cloned()
                         .collect::<Vec<_>>()
