@@ -16,8 +16,8 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use crate::registry::Registry;
 use crate::keys::{DatabaseKeys, constraint_definition, index_definition, quote_ident};
+use crate::registry::Registry;
 
 #[derive(Debug)]
 struct KeyDefinition {

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::registry::Registry;
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, AsArray, Int64Builder};
 use datafusion::arrow::datatypes::DataType;
@@ -13,7 +14,6 @@ use datafusion::logical_expr::async_udf::{AsyncScalarUDF, AsyncScalarUDFImpl};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use crate::registry::Registry;
 
 #[derive(Debug)]
 pub(crate) struct RefreshFunction {

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemoryCatalogProvider, SchemaProvider};
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, SchemaProvider,
+};
 use datafusion::common::Result;
 use datafusion::execution::SessionState;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;

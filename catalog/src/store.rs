@@ -111,7 +111,9 @@ impl CatalogStore {
     /// Whether the store answers (for `/readyz`).
     pub fn check(&self) -> Result<(), StoreError> {
         self.connection()
-            .query_row("SELECT count(*) FROM sources", [], |row| row.get::<_, i64>(0))
+            .query_row("SELECT count(*) FROM sources", [], |row| {
+                row.get::<_, i64>(0)
+            })
             .map(|_| ())
             .map_err(|e| self.error(e))
     }
@@ -119,9 +121,7 @@ impl CatalogStore {
     pub fn sources(&self) -> Result<Vec<StoredSource>, StoreError> {
         let connection = self.connection();
         let mut statement = connection
-            .prepare(
-                "SELECT name, definition, created_at, updated_at FROM sources ORDER BY name",
-            )
+            .prepare("SELECT name, definition, created_at, updated_at FROM sources ORDER BY name")
             .map_err(|e| self.error(e))?;
         let rows = statement
             .query_map([], stored_source)
@@ -255,12 +255,11 @@ mod tests {
             source: rusqlite::Error::InvalidPath(e.to_string().into()),
         })?;
         drop(CatalogStore::open(dir.path())?);
-        let connection = Connection::open(dir.path().join(STORE_FILE)).map_err(|source| {
-            StoreError::Sqlite {
+        let connection =
+            Connection::open(dir.path().join(STORE_FILE)).map_err(|source| StoreError::Sqlite {
                 path: PathBuf::new(),
                 source,
-            }
-        })?;
+            })?;
         connection
             .pragma_update(None, "user_version", 99)
             .map_err(|source| StoreError::Sqlite {
@@ -270,7 +269,9 @@ mod tests {
         drop(connection);
         let error = CatalogStore::open(dir.path()).err().map(|e| e.to_string());
         assert!(
-            error.as_deref().is_some_and(|e| e.contains("newer Tributary")),
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("newer Tributary")),
             "{error:?}"
         );
         Ok(())

@@ -2,15 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use std::sync::Arc;
+
 use datafusion::prelude::SessionContext;
-use tributary_catalog::{SourceSpec, SourceStatus, build_session};
-use tributary_connectors::files::{CsvOptions, FilesSpec};
+use tributary_catalog::SourceSpec;
 
 use crate::Failure;
 use crate::config::{ConfigFile, RawServer};
 use crate::sample;
 use crate::secrets::StoreSecret;
+use crate::sources::Sources;
 use tributary_connectors::remote::SecretSource;
 
 pub const DEFAULT_PG_ADDR: &str = "127.0.0.1:5433";
@@ -43,24 +44,6 @@ impl Settings {
             .or_else(|| self.config.as_ref().and_then(|c| c.raw.server.log.clone()))
             .unwrap_or_else(|| fallback.to_owned())
     }
-
-    /// The sources to serve: the config's, or the embedded sample without one.
-    fn sources(&self) -> anyhow::Result<Vec<SourceSpec>> {
-        match &self.config {
-            Some(config) => Ok(config.sources(&self.data_dir)),
-            None => {
-                let dir = sample::ensure_sample(&self.data_dir)?;
-                Ok(vec![SourceSpec::Files(FilesSpec {
-                    name: "sample".to_owned(),
-                    url: format!("{}/", dir.display()),
-                    format: None,
-                    csv: CsvOptions::default(),
-                    json_infer_records: 1000,
-                    options: Default::default(),
-                })])
-            }
-        }
-    }
 }
 
 fn default_data_dir() -> Result<PathBuf, Failure> {
@@ -87,12 +70,10 @@ pub fn init_logging(filter: &str) {
         .try_init();
 }
 
-/// Builds the engine: every source opened, catalogs registered.
-pub async fn build(settings: &Settings) -> anyhow::Result<(SessionContext, Vec<SourceStatus>)> {
-    let sources = settings.sources()?;
-    build_session(&sources, tributary_pgwire::EMULATED_SERVER_VERSION)
-        .await
-        .context("cannot set up the query engine")
+/// Builds the engine: every source opened (the config's or the sample, and
+/// those created through the API), catalogs registered.
+pub async fn build(settings: &Settings) -> anyhow::Result<(SessionContext, Arc<Sources>)> {
+    Sources::open(settings).await
 }
 
 /// `tributary config check`.

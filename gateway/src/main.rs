@@ -10,6 +10,7 @@ mod query;
 mod sample;
 mod secrets;
 mod serve;
+mod sources;
 
 use std::process::ExitCode;
 

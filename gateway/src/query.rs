@@ -44,7 +44,7 @@ pub async fn run(settings: Settings, args: QueryArgs) -> Result<(), Failure> {
         )));
     }
 
-    let (context, _statuses) = engine::build(&settings).await?;
+    let (context, _sources) = engine::build(&settings).await?;
     for (index, statement) in statements.into_iter().enumerate() {
         let sink = open_sink(args.output.as_deref(), index > 0)?;
         match run_statement(&context, statement, format, sink).await {

@@ -1,11 +1,13 @@
 //! `tributary serve`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tributary_pgwire::FrontEndOptions;
+use tributary_catalog::LiveSources;
+use tributary_pgwire::{DatabaseRoutes, FrontEndOptions};
 
 use crate::Failure;
 use crate::cli::ServeArgs;
@@ -47,8 +49,8 @@ pub async fn run(
     }
 
     tracing::info!(data_dir = %settings.data_dir.display(), "starting Tributary {}", env!("CARGO_PKG_VERSION"));
-    let (context, statuses) = engine::build(&settings).await?;
-    for status in &statuses {
+    let (context, sources) = engine::build(&settings).await?;
+    for status in &sources.live.statuses() {
         if status.problems.is_empty() {
             // A database may have thousands of tables: name a few.
             const SHOWN: usize = 20;
@@ -100,7 +102,7 @@ pub async fn run(
     };
     let api = Arc::new(http::ApiState {
         context: context.clone(),
-        statuses: statuses.clone(),
+        sources: sources.clone(),
         execution: execution.clone(),
         queries: Default::default(),
     });
@@ -112,10 +114,7 @@ pub async fn run(
         FrontEndOptions {
             trust_user: TRUST_USER.to_owned(),
             execution_runtime: Some(execution),
-            databases: statuses
-                .iter()
-                .map(|s| (s.name.clone(), s.default_schema.clone()))
-                .collect(),
+            databases: Arc::new(SourceDatabases(sources.live.clone())),
             ..FrontEndOptions::default()
         },
         stopped(stop_rx),
@@ -129,6 +128,20 @@ pub async fn run(
     }
     tracing::info!("shut down");
     Ok(())
+}
+
+/// Every source served now is a database clients can connect to.
+#[derive(Debug)]
+struct SourceDatabases(LiveSources);
+
+impl DatabaseRoutes for SourceDatabases {
+    fn databases(&self) -> BTreeMap<String, String> {
+        self.0
+            .statuses()
+            .into_iter()
+            .map(|s| (s.name, s.default_schema))
+            .collect()
+    }
 }
 
 /// The flag's address, else `effective` (environment, config, default).

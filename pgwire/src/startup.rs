@@ -114,11 +114,7 @@ impl TrustStartup {
                 codes::INVALID_CATALOG_NAME.to_owned(),
                 format!(
                     "database \"{database}\" does not exist: connect to \"tributary\" or to a source ({})",
-                    databases
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    databases.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
             ))));
         };

@@ -14,23 +14,8 @@ use super::error::ApiError;
 /// Schemas every catalog has that are the gateway's, not the source's.
 const OWN_SCHEMAS: [&str; 2] = ["pg_catalog", "information_schema"];
 
-pub async fn sources(State(state): State<Arc<ApiState>>) -> Json<Value> {
-    let sources: Vec<Value> = state
-        .statuses
-        .iter()
-        .map(|status| {
-            json!({
-                "name": status.name,
-                "default_schema": status.default_schema,
-                "problems": status.problems,
-            })
-        })
-        .collect();
-    Json(json!({ "sources": sources }))
-}
-
 fn catalog(state: &ApiState, source: &str) -> Result<Arc<dyn CatalogProvider>, ApiError> {
-    if !state.statuses.iter().any(|s| s.name == source) {
+    if state.sources.live.status(source).is_none() {
         return Err(ApiError::not_found(format!(
             "source \"{source}\" does not exist"
         )));

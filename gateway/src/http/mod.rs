@@ -6,6 +6,7 @@ mod browse;
 mod error;
 mod query;
 mod registry;
+mod sources;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,18 +17,19 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use datafusion::prelude::SessionContext;
 use tokio::net::TcpListener;
-use tributary_catalog::SourceStatus;
+
+use crate::sources::Sources;
 
 pub use error::ApiError;
 
 /// The OpenAPI document, checked against the routes by the e2e tests.
 pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 
-/// What every request reads: the engine, the sources as they started, and
-/// the runtime statements run on.
+/// What every request reads: the engine, its sources, and the runtime
+/// statements run on.
 pub struct ApiState {
     pub context: Arc<SessionContext>,
-    pub statuses: Vec<SourceStatus>,
+    pub sources: Arc<Sources>,
     pub execution: tokio::runtime::Handle,
     pub queries: registry::Registry,
 }
@@ -38,15 +40,19 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
-        .route(
-            "/readyz",
-            get(|| async { axum::Json(serde_json::json!({"status": "ready"})) }),
-        )
+        .route("/readyz", get(sources::ready))
         .route(
             "/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
         )
-        .route("/v1/sources", get(browse::sources))
+        .route("/v1/sources", get(sources::list).post(sources::create))
+        .route(
+            "/v1/sources/{source}",
+            get(sources::read)
+                .put(sources::replace)
+                .delete(sources::delete),
+        )
+        .route("/v1/sources/{source}/test", post(sources::test))
         .route("/v1/sources/{source}/schemas", get(browse::schemas))
         .route(
             "/v1/sources/{source}/schemas/{schema}/tables",

@@ -7,6 +7,7 @@ mod credentials;
 mod errors;
 mod federation;
 mod http;
+mod http_sources;
 mod local_files;
 mod object_store;
 mod psql;

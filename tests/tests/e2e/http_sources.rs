@@ -1,0 +1,278 @@
+//! Sources managed through the HTTP API against real PostgreSQL and MariaDB:
+//! created with a plain password (which goes into the credentials store),
+//! tested, browsed, queried over HTTP and by a pg wire session that was
+//! already open, replaced, kept across a restart, and deleted.
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::record_batch::RecordBatch;
+use serde_json::{Value, json};
+use tributary_tests::{DATABASE_PASSWORD, Gateway, MariaDbServer, PostgresServer};
+
+use crate::federation::{MYSQL_DATA, POSTGRES_DATA};
+
+const MASTER_KEY: &str = "6b1f0c4e9a2d7385f0e1c2b3a4958677e8f9a0b1c2d3e4f5061728394a5b6c7d";
+
+async fn call(gateway: &Gateway, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(
+        method.parse().expect("method"),
+        format!("http://{}{path}", gateway.http_addr),
+    );
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    assert!(
+        !text.contains(DATABASE_PASSWORD),
+        "{method} {path} answered with the password: {text}"
+    );
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn database(name: &str, kind: &str, port: u16, password: &str) -> Value {
+    json!({
+        "name": name, "kind": kind, "host": "127.0.0.1", "port": port,
+        "database": "fed", "user": "tributary", "password": password,
+        "tls": "disable", "connect_timeout": "2s",
+    })
+}
+
+fn start(data_dir: &std::path::Path) -> Gateway {
+    Gateway::start_in(
+        Some(data_dir),
+        None,
+        &[("TRIBUTARY_MASTER_KEY", MASTER_KEY)],
+    )
+}
+
+async fn count(gateway: &Gateway, sql: &str) -> (u16, Option<i64>) {
+    let (status, result) = call(gateway, "POST", "/v1/query", Some(json!({"sql": sql}))).await;
+    (status, result["rows"][0]["n"].as_i64())
+}
+
+#[tokio::test]
+async fn sources_are_created_tested_browsed_queried_and_kept_across_restarts() {
+    let postgres = PostgresServer::start();
+    postgres.sql(POSTGRES_DATA);
+    let mariadb = MariaDbServer::start();
+    mariadb.sql(MYSQL_DATA);
+    let data = tempfile::tempdir().expect("data dir");
+    let mut gateway = start(data.path());
+    // A pg wire session opened before the sources exist sees them after.
+    let session = gateway.client().await;
+
+    let (status, created) = call(
+        &gateway,
+        "POST",
+        "/v1/sources",
+        Some(database("pg", "postgres", postgres.port, DATABASE_PASSWORD)),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["origin"], "api");
+    assert_eq!(
+        created["definition"]["password"],
+        json!({"secret": "source.pg.password"}),
+        "{created}"
+    );
+    assert_eq!(created["status"]["problems"], json!([]), "{created}");
+    let (status, created) = call(
+        &gateway,
+        "POST",
+        "/v1/sources",
+        Some(database("my", "mysql", mariadb.port, DATABASE_PASSWORD)),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+
+    let (status, tested) = call(&gateway, "POST", "/v1/sources/pg/test", None).await;
+    assert_eq!(status, 200, "{tested}");
+    assert_eq!(tested["ok"], true);
+    assert!(
+        tested["tables"].as_u64().is_some_and(|n| n >= 2),
+        "{tested}"
+    );
+
+    let (_, schemas) = call(&gateway, "GET", "/v1/sources/pg/schemas", None).await;
+    assert!(
+        schemas["schemas"]
+            .as_array()
+            .is_some_and(|s| s.contains(&json!("public"))),
+        "{schemas}"
+    );
+    let (_, items) = call(
+        &gateway,
+        "GET",
+        "/v1/sources/my/schemas/fed/tables/items",
+        None,
+    )
+    .await;
+    assert_eq!(
+        items["columns"][0],
+        json!({"name": "id", "position": 1, "type": "Int32", "nullable": true}),
+        "{items}"
+    );
+
+    // Both sources answer, alone and joined, over HTTP and the pg wire.
+    assert_eq!(
+        count(&gateway, "SELECT count(*) AS n FROM pg.items").await,
+        (200, Some(60))
+    );
+    assert_eq!(
+        count(
+            &gateway,
+            "SELECT count(*) AS n FROM pg.items p JOIN my.items m ON p.id = m.id"
+        )
+        .await,
+        (200, Some(60))
+    );
+    let arrow = reqwest::Client::new()
+        .post(format!("http://{}/v1/query", gateway.http_addr))
+        .header("accept", "application/vnd.apache.arrow.stream")
+        .body(json!({"sql": "SELECT CAST(id AS BIGINT) AS id FROM my.items WHERE id <= 3 ORDER BY id"}).to_string())
+        .send()
+        .await
+        .expect("POST")
+        .bytes()
+        .await
+        .expect("body");
+    let batches: Vec<RecordBatch> = StreamReader::try_new(std::io::Cursor::new(arrow), None)
+        .expect("an Arrow stream")
+        .collect::<Result<_, _>>()
+        .expect("batches");
+    let ids: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+    let row = session
+        .query_one("SELECT count(*) FROM pg.orders", &[])
+        .await
+        .expect("the open session sees the new source");
+    assert!(row.get::<_, i64>(0) > 0);
+
+    // Mistakes are refused with a SQLSTATE; fixed sources stay fixed.
+    let (status, error) = call(
+        &gateway,
+        "POST",
+        "/v1/sources",
+        Some(database("pg", "postgres", postgres.port, "x")),
+    )
+    .await;
+    assert_eq!((status, error["sqlstate"].as_str()), (409, Some("42710")));
+    let (status, error) = call(
+        &gateway,
+        "POST",
+        "/v1/sources",
+        Some(json!({"name": "bad", "kind": "postgres", "hots": "x"})),
+    )
+    .await;
+    assert_eq!(
+        (status, error["sqlstate"].as_str()),
+        (400, Some("22023")),
+        "{error}"
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("hots"))
+    );
+    let (status, error) = call(&gateway, "DELETE", "/v1/sources/sample", None).await;
+    assert_eq!((status, error["sqlstate"].as_str()), (409, Some("55000")));
+
+    // A source whose password is wrong is kept, says why, and fails its test.
+    let (status, wrong) = call(
+        &gateway,
+        "PUT",
+        "/v1/sources/wrong",
+        Some(database(
+            "wrong",
+            "postgres",
+            postgres.port,
+            "not-the-password",
+        )),
+    )
+    .await;
+    assert_eq!(status, 201, "{wrong}");
+    assert!(
+        wrong["status"]["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.contains("password")),
+        "{wrong}"
+    );
+    let (status, error) = call(&gateway, "POST", "/v1/sources/wrong/test", None).await;
+    assert_eq!((status, error["sqlstate"].as_str()), (502, Some("08001")));
+    assert!(!error.to_string().contains("not-the-password"), "{error}");
+
+    // Replacing a source takes effect at once: now only `orders` is exposed.
+    let mut narrowed = database("pg", "postgres", postgres.port, DATABASE_PASSWORD);
+    narrowed["include"] = json!(["public.orders"]);
+    let (status, replaced) = call(&gateway, "PUT", "/v1/sources/pg", Some(narrowed)).await;
+    assert_eq!(status, 200, "{replaced}");
+    let (_, tables) = call(
+        &gateway,
+        "GET",
+        "/v1/sources/pg/schemas/public/tables",
+        None,
+    )
+    .await;
+    assert_eq!(tables["tables"], json!(["orders"]), "{tables}");
+
+    // After a restart the sources are still there, and still work.
+    gateway.terminate();
+    let gateway = start(data.path());
+    let (_, listed) = call(&gateway, "GET", "/v1/sources", None).await;
+    let names: Vec<&str> = listed["sources"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["my", "pg", "sample", "wrong"], "{listed}");
+    assert_eq!(
+        count(&gateway, "SELECT count(*) AS n FROM my.items").await,
+        (200, Some(60))
+    );
+
+    // Deleting a source removes it, and the password it stored.
+    let (status, _) = call(&gateway, "DELETE", "/v1/sources/pg", None).await;
+    assert_eq!(status, 204);
+    let (status, _) = call(&gateway, "GET", "/v1/sources/pg", None).await;
+    assert_eq!(status, 404);
+    let (status, error) = call(
+        &gateway,
+        "POST",
+        "/v1/query",
+        Some(json!({"sql": "SELECT * FROM pg.orders"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{error}");
+    let store = std::fs::read_to_string(data.path().join("credentials.json")).unwrap_or_default();
+    assert!(!store.contains("source.pg.password"), "{store}");
+    assert!(store.contains("source.my.password"), "{store}");
+    assert!(!gateway.log().contains(DATABASE_PASSWORD));
+}
+
+#[tokio::test]
+async fn a_plain_password_without_a_master_key_is_refused() {
+    let data = tempfile::tempdir().expect("data dir");
+    let gateway = Gateway::start_in(Some(data.path()), None, &[]);
+    let (status, error) = call(
+        &gateway,
+        "POST",
+        "/v1/sources",
+        Some(database("pg", "postgres", 1, "hunter2")),
+    )
+    .await;
+    assert_eq!(
+        (status, error["sqlstate"].as_str()),
+        (400, Some("55000")),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("hunter2"));
+    let (status, _) = call(&gateway, "GET", "/v1/sources/pg", None).await;
+    assert_eq!(status, 404);
+}
