@@ -121,6 +121,21 @@ pub struct QueryArgs {
     /// Write the results to this file instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// A value for `@NAME` in the SQL (Grok Connect's syntax; types from
+    /// `--input:` lines). Repeat for each parameter.
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => Ok((
+            name.trim().trim_start_matches('@').to_owned(),
+            value.to_owned(),
+        )),
+        _ => Err(format!("{text:?}: write NAME=VALUE")),
+    }
 }
 
 #[derive(Debug, Subcommand)]

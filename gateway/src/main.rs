@@ -5,6 +5,7 @@ mod config;
 mod engine;
 mod http;
 mod output;
+mod parameters;
 mod progress;
 mod query;
 mod sample;

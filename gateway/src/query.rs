@@ -1,6 +1,7 @@
 //! `tributary query`: the server's engine and config, run once from the
 //! command line.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, IsTerminal, Read};
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, anyhow};
 use clap::ValueEnum;
 use datafusion::arrow::error::ArrowError;
-use datafusion::common::DataFusionError;
+use datafusion::common::{DataFusionError, ParamValues, ScalarValue};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -18,14 +19,22 @@ use crate::Failure;
 use crate::cli::{OutputFormat, QueryArgs};
 use crate::engine::{self, Settings};
 use crate::output::{ResultWriter, Sink};
+use crate::parameters;
 use crate::progress::Progress;
 
 pub async fn run(settings: Settings, args: QueryArgs) -> Result<(), Failure> {
     engine::init_logging(&settings.log_filter("warn"));
     let sql = read_sql(&args)?;
     let format = choose_format(&args);
+    let given: BTreeMap<String, serde_json::Value> = args
+        .params
+        .iter()
+        .map(|(name, value)| (name.clone(), parameters::value_from_text(value)))
+        .collect();
+    let bound = parameters::bind(&sql, &given)
+        .map_err(|e| Failure::Runtime(anyhow!("ERROR: {e} (SQLSTATE {})", e.sqlstate())))?;
 
-    let statements = DFParser::parse_sql_with_dialect(&sql, &PostgreSqlDialect {})
+    let statements = DFParser::parse_sql_with_dialect(&bound.sql, &PostgreSqlDialect {})
         .map_err(|e| Failure::Runtime(sql_error(&e)))?;
     if statements.is_empty() {
         return Err(Failure::Usage("no SQL statement given".to_owned()));
@@ -44,10 +53,16 @@ pub async fn run(settings: Settings, args: QueryArgs) -> Result<(), Failure> {
         )));
     }
 
+    if !bound.values.is_empty() && statements.len() > 1 {
+        return Err(Failure::Usage(
+            "parameters (@name) are for one statement at a time".to_owned(),
+        ));
+    }
+
     let (context, _sources) = engine::build(&settings).await?;
     for (index, statement) in statements.into_iter().enumerate() {
         let sink = open_sink(args.output.as_deref(), index > 0)?;
-        match run_statement(&context, statement, format, sink).await {
+        match run_statement(&context, statement, &bound.values, format, sink).await {
             Ok(()) => {}
             Err(StatementError::BrokenPipe) => return Ok(()),
             Err(StatementError::Query(error)) => return Err(Failure::Runtime(sql_error(&error))),
@@ -88,12 +103,18 @@ impl From<ArrowError> for StatementError {
 async fn run_statement(
     context: &SessionContext,
     statement: Statement,
+    values: &[ScalarValue],
     format: OutputFormat,
     sink: Sink,
 ) -> Result<(), StatementError> {
     let mut progress = Progress::start();
     let plan = context.state().statement_to_plan(statement).await?;
-    let frame = context.execute_logical_plan(plan).await?;
+    let mut frame = context.execute_logical_plan(plan).await?;
+    if !values.is_empty() {
+        frame = frame.with_param_values(ParamValues::List(
+            values.iter().cloned().map(Into::into).collect(),
+        ))?;
+    }
     let mut stream = frame.execute_stream().await?;
     let mut writer = ResultWriter::new(format, sink, stream.schema())?;
     let result = async {

@@ -198,6 +198,18 @@ impl PushdownPolicy {
         let postgres = self.kind == DatabaseKind::Postgres;
         match expr {
             Expr::Column(_) | Expr::Alias(_) => true,
+            // sqlparser prints a quote after a backslash, or two quotes in a
+            // row, as if already escaped: such text would end the literal
+            // early at the source, changing the result or injecting SQL
+            // (regression: parameter value `x\' OR 1=1 -- `).
+            Expr::Literal(value, _)
+                if value
+                    .try_as_str()
+                    .flatten()
+                    .is_some_and(|s| s.contains("\\'") || s.contains("''")) =>
+            {
+                false
+            }
             Expr::Literal(value, _) => {
                 if postgres {
                     // Unparsed as X'…', which PostgreSQL reads as a bit
@@ -699,6 +711,18 @@ mod tests {
         let quoted = items()?.project(vec![lit("big \"one\"")])?.build()?;
         assert!(POSTGRES.allows(&quoted));
         assert!(!MYSQL.allows(&quoted));
+        Ok(())
+    }
+
+    #[test]
+    fn literals_the_unparser_would_misquote_stay_local() -> Result<()> {
+        for text in ["x\\' OR 1=1 -- ", "a''b"] {
+            let plan = items()?.filter(col("name").eq(lit(text)))?.build()?;
+            assert!(!POSTGRES.allows(&plan), "{text}");
+            assert!(!MYSQL.allows(&plan), "{text}");
+        }
+        let plan = items()?.filter(col("name").eq(lit("it's")))?.build()?;
+        assert!(POSTGRES.allows(&plan));
         Ok(())
     }
 

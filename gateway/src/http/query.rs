@@ -3,6 +3,7 @@
 //! rows leave before the query finishes and memory stays bounded (a slow
 //! client slows the query down rather than piling rows up).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ParamValues;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -23,13 +25,14 @@ use super::error::ApiError;
 use super::registry::{Chunk, Outcome, body_stream};
 use crate::cli::OutputFormat;
 use crate::output::ResultWriter;
+use crate::parameters::{self, BoundQuery};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueryRequest {
     sql: String,
     #[serde(default)]
-    params: serde_json::Map<String, serde_json::Value>,
+    params: BTreeMap<String, serde_json::Value>,
     limit: Option<usize>,
     timeout_ms: Option<u64>,
 }
@@ -137,13 +140,10 @@ pub async fn run(
     )?;
     let request: QueryRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
-    if !request.params.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "0A000",
-            "query parameters are not supported yet",
-        ));
-    }
+    // `@name`s become placeholders before anything runs: a bad value is
+    // the request's error, not the stream's.
+    let bound = parameters::bind(&request.sql, &request.params)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.sqlstate(), e.to_string()))?;
     let context = SessionContext::new_with_state(state.context.state());
     let (first_tx, first_rx) = oneshot::channel();
     // A few chunks in flight at most: the rest wait in the engine.
@@ -153,7 +153,7 @@ pub async fn run(
     let timeout = request.timeout_ms.map(Duration::from_millis);
     let task_state = state.clone();
     let task = state.execution.spawn(async move {
-        let work = produce(context, request, format, &outcome);
+        let work = produce(context, bound, request.limit, format, &outcome);
         match timeout {
             Some(limit) => {
                 if tokio::time::timeout(limit, work).await.is_err() {
@@ -198,7 +198,8 @@ pub async fn run(
 /// status; later ones break the body.
 async fn produce(
     context: SessionContext,
-    request: QueryRequest,
+    bound: BoundQuery,
+    limit: Option<usize>,
     format: Format,
     outcome: &Outcome,
 ) {
@@ -208,10 +209,19 @@ async fn produce(
             .with_allow_dml(false)
             .with_allow_statements(false);
         let frame = context
-            .sql_with_options(&request.sql, options)
+            .sql_with_options(&bound.sql, options)
             .await
             .map_err(|e| refused_or_engine(&e))?;
-        let frame = match request.limit {
+        let frame = if bound.values.is_empty() {
+            frame
+        } else {
+            frame
+                .with_param_values(ParamValues::List(
+                    bound.values.into_iter().map(Into::into).collect(),
+                ))
+                .map_err(|e| ApiError::from_engine(&e))?
+        };
+        let frame = match limit {
             Some(limit) => frame
                 .limit(0, Some(limit))
                 .map_err(|e| ApiError::from_engine(&e))?,

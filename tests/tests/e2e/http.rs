@@ -247,7 +247,7 @@ async fn query_errors_are_json_with_a_sqlstate() {
             json!({"sql": "SELECT 1", "params": {"x": 1}}),
             "application/json",
             400,
-            "0A000",
+            "42P02",
         ),
         (json!({"sql": "SELECT 1"}), "text/html", 406, "0A000"),
         (

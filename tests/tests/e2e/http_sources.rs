@@ -156,6 +156,108 @@ async fn sources_are_created_tested_browsed_queried_and_kept_across_restarts() {
         .expect("the open session sees the new source");
     assert!(row.get::<_, i64>(0) > 0);
 
+    // Parameters in Grok Connect's syntax, bound as values on both
+    // databases: quotes, semicolons, comments, backslashes and @ signs are
+    // data, never SQL.
+    let hostile = [
+        "it's quoted",
+        "'; DROP TABLE items; --",
+        "x\\' OR 1=1 -- ",
+        "@name /* @ids */ $1 $$",
+        "two '' quotes",
+    ];
+    for source in ["pg", "my"] {
+        for name in hostile {
+            let sql = format!(
+                "--input: string name = \"plain\" [an item's name]\n--input: list<int> ids\n\
+                 SELECT CAST(id AS BIGINT) AS id, @name AS echoed FROM {source}.items \
+                 WHERE name = @name OR id IN (@ids) ORDER BY id"
+            );
+            let (status, result) = call(
+                &gateway,
+                "POST",
+                "/v1/query",
+                Some(json!({"sql": sql, "params": {"name": name, "ids": [5, 1]}})),
+            )
+            .await;
+            assert_eq!(status, 200, "{source} {name}: {result}");
+            let ids: Vec<i64> = result["rows"]
+                .as_array()
+                .map(|rows| rows.iter().filter_map(|r| r["id"].as_i64()).collect())
+                .unwrap_or_default();
+            let expected: &[i64] = if name == "it's quoted" {
+                &[1, 2, 5]
+            } else {
+                &[1, 5]
+            };
+            assert_eq!(ids, expected, "{source} {name}: {result}");
+            assert_eq!(result["rows"][0]["echoed"], name, "{source}: {result}");
+        }
+        assert_eq!(
+            count(
+                &gateway,
+                &format!("SELECT count(*) AS n FROM {source}.items")
+            )
+            .await,
+            (200, Some(60))
+        );
+    }
+    // The default applies when no value is given; a wrong value or an
+    // unknown parameter is the request's error.
+    let (status, result) = call(
+        &gateway,
+        "POST",
+        "/v1/query",
+        Some(
+            json!({"sql": "--input: int n = 3\nSELECT count(*) AS n FROM pg.items WHERE id <= @n"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, result["rows"][0]["n"].as_i64()),
+        (200, Some(3)),
+        "{result}"
+    );
+    for (params, sqlstate) in [(json!({"n": "three"}), "22023"), (json!({"m": 1}), "42P02")] {
+        let (status, error) = call(
+            &gateway,
+            "POST",
+            "/v1/query",
+            Some(json!({"sql": "--input: int n = 3\nSELECT @n AS n", "params": params})),
+        )
+        .await;
+        assert_eq!(
+            (status, error["sqlstate"].as_str()),
+            (400, Some(sqlstate)),
+            "{error}"
+        );
+    }
+    // The same query from the command line, on the sources the API created.
+    let output = std::process::Command::new(tributary_tests::tributary_binary())
+        .arg("--data-dir")
+        .arg(data.path())
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "--param",
+            "ids=2,4",
+            "--param",
+            "name=it's quoted",
+            "--",
+            "--input: list<int> ids\nSELECT id FROM pg.items WHERE id IN (@ids) OR name = @name ORDER BY id",
+        ])
+        .env_remove("TRIBUTARY_CONFIG")
+        .env("TRIBUTARY_MASTER_KEY", MASTER_KEY)
+        .output()
+        .expect("tributary query");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "id\n2\n4\n",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
     // Mistakes are refused with a SQLSTATE; fixed sources stay fixed.
     let (status, error) = call(
         &gateway,
