@@ -27,6 +27,12 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
         updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
     ) STRICT;",
+    // 2: API tokens, as SHA-256 hashes.
+    "CREATE TABLE api_tokens (
+        name TEXT PRIMARY KEY NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    ) STRICT;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +174,62 @@ impl CatalogStore {
     }
 }
 
+/// An API token as listed: never its value or hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenInfo {
+    pub name: String,
+    pub created_at: String,
+}
+
+impl CatalogStore {
+    /// Adds a token; false when the name is taken.
+    pub fn add_token(&self, name: &str, hash: &str) -> Result<bool, StoreError> {
+        self.connection()
+            .execute(
+                "INSERT INTO api_tokens (name, hash) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                params![name, hash],
+            )
+            .map(|added| added > 0)
+            .map_err(|e| self.error(e))
+    }
+
+    pub fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare("SELECT name, created_at FROM api_tokens ORDER BY name")
+            .map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(TokenInfo {
+                    name: row.get(0)?,
+                    created_at: row.get(1)?,
+                })
+            })
+            .map_err(|e| self.error(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.error(e))
+    }
+
+    /// True when `name` was there.
+    pub fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+        self.connection()
+            .execute("DELETE FROM api_tokens WHERE name = ?1", [name])
+            .map(|deleted| deleted > 0)
+            .map_err(|e| self.error(e))
+    }
+
+    /// The name of the token whose hash this is.
+    pub fn token_by_hash(&self, hash: &str) -> Result<Option<String>, StoreError> {
+        self.connection()
+            .query_row(
+                "SELECT name FROM api_tokens WHERE hash = ?1",
+                [hash],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+}
+
 fn stored_source(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSource> {
     Ok(StoredSource {
         name: row.get(0)?,
@@ -245,6 +307,12 @@ mod tests {
         assert!(store.delete_source("lake")?);
         assert!(!store.delete_source("lake")?);
         assert_eq!(store.source("lake")?, None);
+        assert!(store.add_token("ci", "abc")?);
+        assert!(!store.add_token("ci", "def")?);
+        assert_eq!(store.token_by_hash("abc")?, Some("ci".to_owned()));
+        assert_eq!(store.tokens()?.len(), 1);
+        assert!(store.revoke_token("ci")?);
+        assert_eq!(store.token_by_hash("abc")?, None);
         store.check()
     }
 

@@ -8,11 +8,13 @@
 mod master_key;
 mod sealing;
 mod store;
+mod tokens;
 
 use std::path::PathBuf;
 
 pub use master_key::MasterKey;
 pub use store::{CredentialStore, STORE_FILE, SecretInfo, check_name};
+pub use tokens::{ApiToken, hash_token};
 
 /// Why the store could not do what was asked. No variant carries a secret
 /// value or key material.

@@ -60,6 +60,23 @@ pub enum Command {
     /// Sources reference a secret as `password = { secret = "NAME" }`.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Manage API tokens for the HTTP API (`Authorization: Bearer …`).
+    /// Only a hash of each token is kept, in catalog.db in the data dir.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token and print it (it is shown this once).
+    Create {
+        /// Letters, digits, '.', '_' and '-': who or what uses it.
+        name: String,
+    },
+    /// List tokens: names and when each was created.
+    List,
+    /// Revoke a token; requests with it are refused at once.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -47,6 +47,10 @@ pub struct RawServer {
     pub data_dir: Option<PathBuf>,
     /// `tracing` filter for the server log, e.g. `info` or `tributary=debug`.
     pub log: Option<String>,
+    /// Whether the HTTP API answers without a token. Default: false with a
+    /// config file (every request needs `Authorization: Bearer`), true for
+    /// the embedded default, which listens on loopback only.
+    pub http_anonymous: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

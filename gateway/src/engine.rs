@@ -37,6 +37,14 @@ impl Settings {
         Ok(Self { config, data_dir })
     }
 
+    /// Whether the HTTP API answers requests without a token.
+    pub fn http_anonymous(&self) -> bool {
+        match &self.config {
+            Some(config) => config.raw.server.http_anonymous.unwrap_or(false),
+            None => true,
+        }
+    }
+
     /// The log filter from `TRIBUTARY_LOG`, then the config, then `fallback`.
     pub fn log_filter(&self, fallback: &str) -> String {
         std::env::var("TRIBUTARY_LOG")
@@ -95,6 +103,7 @@ pub fn check(settings: &Settings) -> Result<(), Failure> {
         http_addr: Some(effective_http_addr(config.raw.server.http_addr.as_deref())),
         data_dir: Some(settings.data_dir.clone()),
         log: Some(settings.log_filter("info")),
+        http_anonymous: Some(settings.http_anonymous()),
     };
     println!("# {}: valid", config.path.display());
     print!("{}", config.effective_toml(&server));

@@ -12,6 +12,7 @@ mod sample;
 mod secrets;
 mod serve;
 mod sources;
+mod tokens;
 
 use std::process::ExitCode;
 
@@ -75,5 +76,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Query(args) => runtime.block_on(query::run(settings, args)),
         Command::Config(ConfigCommand::Check) => engine::check(&settings),
         Command::Secrets(command) => secrets::run(&settings, command),
+        Command::Tokens(command) => tokens::run(&settings, command),
     }
 }

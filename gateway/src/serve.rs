@@ -41,10 +41,13 @@ pub async fn run(
              (for example 127.0.0.1:5433)"
         )));
     }
-    if !http_addr.ip().is_loopback() {
+    let anonymous = settings.http_anonymous();
+    if anonymous && !http_addr.ip().is_loopback() {
         return Err(Failure::Usage(format!(
-            "refusing to serve HTTP on {http_addr}: the API has no tokens yet, so it listens on \
-             loopback addresses only (for example 127.0.0.1:8080)"
+            "refusing to serve HTTP on {http_addr} without tokens: anonymous access \
+             (the embedded default, or `http_anonymous = true`) listens on loopback \
+             addresses only; set `[server] http_anonymous = false` in the config and create \
+             tokens with `tributary tokens create NAME`"
         )));
     }
 
@@ -90,6 +93,13 @@ pub async fn run(
         .local_addr()
         .context("cannot read the HTTP listening address")?;
     tracing::info!("http listening on {http_local} (curl http://{http_local}/healthz)");
+    if anonymous {
+        tracing::info!("HTTP API: anonymous access (loopback only)");
+    } else {
+        tracing::info!(
+            "HTTP API: requests need `Authorization: Bearer <token>` (tributary tokens create NAME)"
+        );
+    }
 
     // One signal stops both servers.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -103,6 +113,7 @@ pub async fn run(
     let api = Arc::new(http::ApiState {
         context: context.clone(),
         sources: sources.clone(),
+        anonymous,
         execution: execution.clone(),
         queries: Default::default(),
     });

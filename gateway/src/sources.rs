@@ -161,6 +161,10 @@ impl Sources {
         Ok((context, Arc::new(sources)))
     }
 
+    pub fn store(&self) -> &CatalogStore {
+        &self.store
+    }
+
     /// Whether the catalog store answers.
     pub fn ready(&self) -> Result<(), String> {
         self.store.check().map_err(|e| e.to_string())

@@ -2,6 +2,7 @@
 //! document, browsing, and `POST /v1/query` streaming JSON, NDJSON, CSV,
 //! Arrow IPC or Parquet. Every error is JSON with a SQLSTATE.
 
+mod auth;
 mod browse;
 mod error;
 mod query;
@@ -30,6 +31,8 @@ pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 pub struct ApiState {
     pub context: Arc<SessionContext>,
     pub sources: Arc<Sources>,
+    /// Whether requests without a token are answered.
+    pub anonymous: bool,
     pub execution: tokio::runtime::Handle,
     pub queries: registry::Registry,
 }
@@ -81,6 +84,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
             )
             .into_response()
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
         .with_state(state)
 }
 

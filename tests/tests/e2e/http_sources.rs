@@ -378,3 +378,83 @@ async fn a_plain_password_without_a_master_key_is_refused() {
     let (status, _) = call(&gateway, "GET", "/v1/sources/pg", None).await;
     assert_eq!(status, 404);
 }
+
+fn tokens(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(tributary_tests::tributary_binary())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("tokens")
+        .args(args)
+        .env_remove("TRIBUTARY_CONFIG")
+        .output()
+        .expect("tributary tokens")
+}
+
+async fn status_with(gateway: &Gateway, path: &str, token: Option<&str>) -> (u16, Value, String) {
+    let mut request = reqwest::Client::new().get(format!("http://{}{path}", gateway.http_addr));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = request.send().await.expect("GET");
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = response.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::Null),
+        challenge,
+    )
+}
+
+#[tokio::test]
+async fn api_tokens_guard_the_api_unless_the_config_allows_anonymous_access() {
+    let data = tempfile::tempdir().expect("data dir");
+    let created = tokens(data.path(), &["create", "ci"]);
+    assert!(created.status.success(), "{created:?}");
+    let token = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    assert!(token.starts_with("trib_"), "{token}");
+    let listed = tokens(data.path(), &["list"]);
+    let listing = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        listing.contains("ci") && !listing.contains(&token),
+        "{listing}"
+    );
+    let store = std::fs::read(data.path().join("catalog.db")).unwrap_or_default();
+    assert!(
+        !String::from_utf8_lossy(&store).contains(&token),
+        "the token itself must not be stored"
+    );
+
+    let gateway = Gateway::start_in(
+        Some(data.path()),
+        Some("[server]\nhttp_anonymous = false\n"),
+        &[],
+    );
+    assert_eq!(status_with(&gateway, "/healthz", None).await.0, 200);
+    let (status, error, challenge) = status_with(&gateway, "/v1/sources", None).await;
+    assert_eq!(
+        (status, error["sqlstate"].as_str()),
+        (401, Some("28000")),
+        "{error}"
+    );
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+    assert_eq!(
+        status_with(&gateway, "/v1/sources", Some(&token)).await.0,
+        200
+    );
+    let (status, _, _) = status_with(&gateway, "/v1/sources", Some("trib_not-a-token")).await;
+    assert_eq!(status, 401);
+
+    let revoked = tokens(data.path(), &["revoke", "ci"]);
+    assert!(revoked.status.success(), "{revoked:?}");
+    assert_eq!(
+        status_with(&gateway, "/v1/sources", Some(&token)).await.0,
+        401
+    );
+    assert!(!gateway.log().contains(&token));
+}
