@@ -25,6 +25,7 @@ PostgreSQL server binaries.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import re
@@ -61,7 +62,7 @@ RUNS = max(1, env_int("RUNS", 5))
 WARMUP = env_int("WARMUP", 1)
 EXTRACT_RUNS = max(1, env_int("EXTRACT_RUNS", 3))
 FETCH_COUNT = max(1, env_int("FETCH_COUNT", 10_000))
-EXTRACT_MODES = os.environ.get("EXTRACT_MODES", "plain fetch").split()
+EXTRACT_MODES = os.environ.get("EXTRACT_MODES", "plain fetch http").split()
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 TRIBUTARY_BIN = Path(os.environ.get("TRIBUTARY_BIN", REPO / "target/release/tributary"))
 RESULTS_DIR = Path(os.environ.get("RESULTS_DIR", BENCH_DIR / "results"))
@@ -69,8 +70,8 @@ KEEP_TMP = os.environ.get("KEEP_TMP", "") not in ("", "0")
 START_TIMEOUT = 180  # seconds for the gateway to listen (debug builds are slow)
 
 for mode in EXTRACT_MODES:
-    if mode not in ("plain", "fetch"):
-        sys.exit(f"EXTRACT_MODES: unknown mode {mode!r} (use plain and/or fetch)")
+    if mode not in ("plain", "fetch", "http"):
+        sys.exit(f"EXTRACT_MODES: unknown mode {mode!r} (use plain, fetch and/or http)")
 
 # The filtered aggregate: count, sum, min and max are on Tributary's pushdown
 # allowlist (avg over numeric is not), so the whole statement runs in
@@ -228,11 +229,14 @@ def proc_cpu_seconds(pid: int) -> float:
 
 class Gateway:
     LISTENING = re.compile(r"pg wire listening on 127\.0\.0\.1:(\d+)")
+    HTTP_LISTENING = re.compile(r"http listening on 127\.0\.0\.1:(\d+)")
 
     def __init__(self, root: Path, pg_port: int):
         self.root = root
         self.config = root / "tributary.toml"
         self.config.write_text(
+            # Loopback only, so the HTTP extraction needs no token.
+            "[server]\nhttp_anonymous = true\n\n"
             "[[sources]]\n"
             'name = "pg"\n'
             'kind = "postgres"\n'
@@ -244,6 +248,7 @@ class Gateway:
         )
         self.proc: subprocess.Popen | None = None
         self.port = 0
+        self.http_port = 0
         self.starts = 0
 
     def start(self) -> None:
@@ -266,6 +271,8 @@ class Gateway:
             match = self.LISTENING.search(text)
             if match:
                 self.port = int(match.group(1))
+                http = self.HTTP_LISTENING.search(text)
+                self.http_port = int(http.group(1)) if http else 0
                 for line in text.splitlines():
                     if " WARN " in line or " ERROR " in line:
                         log(f"gateway: {line}")
@@ -325,12 +332,19 @@ def time_in_session(conn: list, sql: str, warmup: int, runs: int) -> list:
 
 
 def extract_once(conn: list, sql: str, mode: str) -> dict:
-    """One psql reading the whole result; counts lines and bytes as they
-    stream, returns wall seconds and psql's own peak RSS (wait4)."""
-    args = ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
-    if mode == "fetch":
-        args += ["-v", f"FETCH_COUNT={FETCH_COUNT}"]
-    args += [*conn, "-c", sql]
+    """One psql (or, mode `http`, one curl POSTing to the HTTP API for CSV)
+    reading the whole result; counts lines and bytes as they stream,
+    returns wall seconds and the client's own peak RSS (wait4)."""
+    if mode == "http":
+        body = json.dumps({"sql": sql})
+        args = ["curl", "-sS", "--fail-with-body", "-N", "-H", "accept: text/csv",
+                "-H", "content-type: application/json", "--data-binary", body,
+                f"http://127.0.0.1:{conn[0]}/v1/query"]
+    else:
+        args = ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
+        if mode == "fetch":
+            args += ["-v", f"FETCH_COUNT={FETCH_COUNT}"]
+        args += [*conn, "-c", sql]
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=clean_env())
@@ -348,7 +362,9 @@ def extract_once(conn: list, sql: str, mode: str) -> dict:
         proc.stdout.close()
         if proc.returncode != 0:
             err.seek(0)
-            raise BenchError(f"psql exited {proc.returncode}:\n{err.read().decode(errors='replace')}")
+            raise BenchError(f"{args[0]} exited {proc.returncode}:\n{err.read().decode(errors='replace')}")
+    if mode == "http":
+        lines -= 1  # the CSV header
     return {"seconds": seconds, "rows": lines, "bytes": nbytes,
             "psql_maxrss_mib": usage.ru_maxrss / 1024.0}
 
@@ -439,10 +455,11 @@ def report(machine: dict, pg_version: str, agg: dict, extraction: list, notes: l
             f"`{EXTRACT_SELECT.format(table='big')}`: {EXTRACT_ROWS:,} rows, 5 columns "
             "(bigint, int, numeric(12,2), text, date), read by psql -A -t and counted. "
             f"Median of {EXTRACT_RUNS} run(s). Client modes: `plain` = psql holds the whole "
-            f"result; `fetch` = psql FETCH_COUNT={FETCH_COUNT} (a cursor). "
+            f"result; `fetch` = psql FETCH_COUNT={FETCH_COUNT} (a cursor); `http` = curl POSTing "
+            "to Tributary's `/v1/query` for CSV, streamed (its ratio is to PostgreSQL's `fetch`). "
             "Gateway memory is VmHWM from /proc/<pid>/status, on a fresh gateway per mode, "
             "before the first and after the last run.", "",
-            "| path | client mode | median s | rows/s | MiB/s out | gateway peak RSS MiB (before → after) | gateway CPU s/run | psql peak RSS MiB |",
+            "| path | client mode | median s | rows/s | MiB/s out | gateway peak RSS MiB (before → after) | gateway CPU s/run | client peak RSS MiB |",
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in extraction:
         secs = statistics.median(r["seconds"] for r in row["runs"])
@@ -457,6 +474,8 @@ def report(machine: dict, pg_version: str, agg: dict, extraction: list, notes: l
     out.append("")
     for mode in EXTRACT_MODES:
         pair = {r["path"]: r for r in extraction if r["mode"] == mode}
+        if mode == "http":
+            pair.update({r["path"]: r for r in extraction if r["mode"] == "fetch" and r["path"] == "postgres"})
         if len(pair) == 2:
             t = statistics.median(r["seconds"] for r in pair["tributary"]["runs"])
             p = statistics.median(r["seconds"] for r in pair["postgres"]["runs"])
@@ -547,24 +566,29 @@ def main() -> int:
         # ---- extraction
         extraction = []
         for mode in EXTRACT_MODES:
-            log(f"extraction, mode {mode}: PostgreSQL directly, {EXTRACT_RUNS} run(s)")
-            runs = [extract_once(pg.psql_args(), EXTRACT_SELECT.format(table="big"), mode)
-                    for _ in range(EXTRACT_RUNS)]
-            extraction.append({"path": "postgres", "label": "PostgreSQL directly",
-                               "mode": mode, "runs": runs})
-            log(f"  median {statistics.median(r['seconds'] for r in runs):.2f}s")
+            # PostgreSQL has no HTTP API: the http mode compares with
+            # psql's fetch mode (also bounded on the client).
+            if mode != "http":
+                log(f"extraction, mode {mode}: PostgreSQL directly, {EXTRACT_RUNS} run(s)")
+                runs = [extract_once(pg.psql_args(), EXTRACT_SELECT.format(table="big"), mode)
+                        for _ in range(EXTRACT_RUNS)]
+                extraction.append({"path": "postgres", "label": "PostgreSQL directly",
+                                   "mode": mode, "runs": runs})
+                log(f"  median {statistics.median(r['seconds'] for r in runs):.2f}s")
 
             log(f"extraction, mode {mode}: through Tributary (fresh gateway), {EXTRACT_RUNS} run(s)")
             gateway.start()
             psql(gateway.psql_args(), "SELECT count(*) FROM pg.big WHERE id <= 1000")  # warm-up
             before = proc_status(gateway.pid)
             cpu0 = proc_cpu_seconds(gateway.pid)
-            runs = [extract_once(gateway.psql_args(), EXTRACT_SELECT.format(table="pg.big"), mode)
+            client = [str(gateway.http_port)] if mode == "http" else gateway.psql_args()
+            runs = [extract_once(client, EXTRACT_SELECT.format(table="pg.big"), mode)
                     for _ in range(EXTRACT_RUNS)]
             after = proc_status(gateway.pid)
             cpu = proc_cpu_seconds(gateway.pid) - cpu0
             gateway.stop()
-            extraction.append({"path": "tributary", "label": "through Tributary", "mode": mode,
+            label = "through Tributary (HTTP, CSV)" if mode == "http" else "through Tributary"
+            extraction.append({"path": "tributary", "label": label, "mode": mode,
                                "runs": runs, "gateway": {
                                    "hwm_before": before["VmHWM"], "hwm_after": after["VmHWM"],
                                    "rss_after": after["VmRSS"], "cpu": cpu}})
@@ -578,7 +602,7 @@ def main() -> int:
                                  f"expected {EXTRACT_ROWS:,}.")
                     break
         sizes = {(row["path"], row["mode"]): row["runs"][0]["bytes"] for row in extraction}
-        for mode in EXTRACT_MODES:
+        for mode in [m for m in EXTRACT_MODES if m != "http"]:
             p, t = sizes.get(("postgres", mode)), sizes.get(("tributary", mode))
             if p is not None and t is not None and p != t:
                 notes.append(f"{mode}: psql printed {t:,} bytes through Tributary and {p:,} "

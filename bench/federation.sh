@@ -30,6 +30,7 @@ if [[ ! -x "$TRIBUTARY_BIN" ]]; then
 fi
 
 command -v psql >/dev/null || { echo "psql not found: apt-get install -y postgresql-client-15" >&2; exit 2; }
+command -v curl >/dev/null || { echo "curl not found (the http extraction mode uses it): apt-get install -y curl" >&2; exit 2; }
 pg_bin="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 [[ -x "$pg_bin/initdb" ]] || { echo "no $pg_bin/initdb: apt-get install -y postgresql-15, or set PG_BIN" >&2; exit 2; }
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' \

@@ -13,7 +13,7 @@ use datafusion::common::Result;
 use datafusion::execution::SessionState;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
 use tributary_connectors::files::{FilesSchema, FilesSpec};
-use tributary_connectors::remote::{RemoteCatalog, RemoteSchema, RemoteSource};
+use tributary_connectors::remote::{Key, RemoteCatalog, RemoteSchema, RemoteSource};
 
 use crate::keys::DatabaseKeys;
 use crate::pg_catalog::DatabasePgCatalog;
@@ -61,6 +61,22 @@ impl LiveSources {
 
     pub fn status(&self, name: &str) -> Option<SourceStatus> {
         self.statuses().into_iter().find(|s| s.name == name)
+    }
+
+    /// The primary, unique and foreign keys of a database source's table,
+    /// in the source's own schema names; none for files.
+    pub fn keys(&self, source: &str, schema: &str, table: &str) -> Vec<Key> {
+        self.registry
+            .remote_source(source)
+            .map(|remote| {
+                remote
+                    .keys()
+                    .iter()
+                    .filter(|key| key.schema == schema && key.table == table)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Opens the sources at start: concurrently, so that one slow object

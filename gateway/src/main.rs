@@ -5,7 +5,6 @@ mod config;
 mod engine;
 mod http;
 mod output;
-mod parameters;
 mod progress;
 mod query;
 mod sample;

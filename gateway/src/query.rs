@@ -19,8 +19,8 @@ use crate::Failure;
 use crate::cli::{OutputFormat, QueryArgs};
 use crate::engine::{self, Settings};
 use crate::output::{ResultWriter, Sink};
-use crate::parameters;
 use crate::progress::Progress;
+use tributary_pgwire::parameters;
 
 pub async fn run(settings: Settings, args: QueryArgs) -> Result<(), Failure> {
     engine::init_logging(&settings.log_filter("warn"));

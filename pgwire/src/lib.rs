@@ -11,6 +11,7 @@ mod cancel;
 mod copy;
 mod execution;
 mod in_flight;
+pub mod parameters;
 mod read_only;
 mod rewrite;
 mod server;

@@ -14,11 +14,15 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use datafusion::prelude::SessionContext;
-use datafusion_postgres::pgwire::api::portal::Portal;
+use datafusion_postgres::pgwire::api::Type;
+use datafusion_postgres::pgwire::api::portal::{Format, Portal};
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use datafusion_postgres::pgwire::api::results::FieldInfo;
 use datafusion_postgres::pgwire::api::results::Response;
+use datafusion_postgres::pgwire::api::stmt::QueryParser;
 use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore};
+use datafusion_postgres::pgwire::error::ErrorInfo;
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::pgwire::messages::data::DataRow;
@@ -29,6 +33,7 @@ use crate::cancel::{CancelSignal, statement_cancel_signal, stopped};
 use crate::copy::parse_copy_out;
 use crate::execution::Executor;
 use crate::in_flight::{InFlight, StatementGuard};
+use crate::parameters::positional;
 use crate::sqlstate::query_canceled;
 
 /// One client session: its own DataFusion session (so `SET` stays in it),
@@ -142,10 +147,10 @@ impl SimpleQueryHandler for ClientSession {
 #[async_trait]
 impl ExtendedQueryHandler for ClientSession {
     type Statement = <DfSessionService as ExtendedQueryHandler>::Statement;
-    type QueryParser = Parser;
+    type QueryParser = SavedQueryParser;
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
-        self.inner.query_parser()
+        Arc::new(SavedQueryParser(self.inner.query_parser()))
     }
 
     async fn do_query<C>(
@@ -167,5 +172,49 @@ impl ExtendedQueryHandler for ClientSession {
             stop = stopped(signal.clone()) => return Err(query_canceled(stop)),
         };
         Ok(self.watch_rows(response, &signal, &statement))
+    }
+}
+
+/// Parses statements for the extended protocol. A saved query in Grok
+/// Connect's syntax (`--input:` lines, `@name` in the body) becomes an
+/// ordinary prepared statement: its declared parameters are `$1`, `$2`, …
+/// in the order of their `--input:` lines, bound by the client.
+pub(crate) struct SavedQueryParser(Arc<Parser>);
+
+#[async_trait]
+impl QueryParser for SavedQueryParser {
+    type Statement = <Parser as QueryParser>::Statement;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let rewritten = positional(sql).map_err(|error| {
+            PgWireError::UserError(Box::new(ErrorInfo::new(
+                "ERROR".to_owned(),
+                error.sqlstate().to_owned(),
+                error.to_string(),
+            )))
+        })?;
+        self.0
+            .parse_sql(client, rewritten.as_deref().unwrap_or(sql), types)
+            .await
+    }
+
+    fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        self.0.get_parameter_types(statement)
+    }
+
+    fn get_result_schema(
+        &self,
+        statement: &Self::Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        self.0.get_result_schema(statement, column_format)
     }
 }

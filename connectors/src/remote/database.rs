@@ -14,6 +14,8 @@ use datafusion_federation::sql::{
 };
 use datafusion_table_providers::UnsupportedTypeAction;
 use datafusion_table_providers::mysql::DynMySQLConnectionPool;
+
+use super::cancel::{mysql_cancel, postgres_cancel};
 use datafusion_table_providers::mysql::conn::MySQLConnection;
 use datafusion_table_providers::mysql::pool::MySQLConnectionPool;
 use datafusion_table_providers::mysql::sql_table::MySQLTable;
@@ -240,6 +242,7 @@ impl Database for Postgres {
             inner: Arc::clone(&sql_table) as Arc<dyn SQLExecutor>,
             pool: Arc::clone(&self.pool),
             positional_names: false,
+            cancel_of: |connection, _| postgres_cancel(connection),
         });
         Ok(federated(executor, reference, sql_table, self.policy))
     }
@@ -347,6 +350,7 @@ impl Database for Mysql {
             // The MySQL decoder finds columns by name; computed columns get
             // MySQL's names, not DataFusion's.
             positional_names: true,
+            cancel_of: mysql_cancel,
         });
         Ok(federated(
             executor,

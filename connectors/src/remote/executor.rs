@@ -6,6 +6,7 @@
 //! in the database; and execution, so that a failure keeps its cause (the
 //! library turns every error into text, losing the database's SQLSTATE).
 
+use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -26,7 +27,15 @@ use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
 use datafusion_table_providers::sql::db_connection_pool::dbconnection::query_arrow;
 use futures::TryStreamExt;
 
+use super::cancel::{CancelOnDrop, CancellingStream, SourceCancel};
 use super::error::SourceError;
+
+/// A source's pool, shared with the executor that takes connections from it.
+pub(crate) type SharedPool<T, P> = Arc<dyn DbConnectionPool<T, P> + Send + Sync>;
+
+/// The cancel handle of a connection from the pool (which a MySQL cancel
+/// uses to run `KILL QUERY`).
+pub(crate) type CancelOf<T, P> = fn(&dyn Any, SharedPool<T, P>) -> Option<SourceCancel>;
 
 pub(crate) struct SourceExecutor<T: 'static, P: 'static> {
     pub source_name: String,
@@ -34,6 +43,8 @@ pub(crate) struct SourceExecutor<T: 'static, P: 'static> {
     pub pool: Arc<dyn DbConnectionPool<T, P> + Send + Sync>,
     /// Name the statement's columns `c0, c1, …` and match them by position.
     pub positional_names: bool,
+    /// How to stop a statement on one of the pool's connections.
+    pub cancel_of: CancelOf<T, P>,
 }
 
 #[async_trait]
@@ -93,15 +104,20 @@ impl<T: 'static, P: 'static> SQLExecutor for SourceExecutor<T, P> {
         let pool = Arc::clone(&self.pool);
         let source_name = self.source_name.clone();
         let column_names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let cancel_of = self.cancel_of;
         let start = async move {
             let connection = pool.connect().await.map_err(DataFusionError::External)?;
-            query_arrow(connection, sql, Some(projected))
+            // From here on, dropping this future or the stream it makes
+            // cancels the statement at the source.
+            let guard = CancelOnDrop::new(&source_name, cancel_of(connection.as_any(), pool));
+            let rows = query_arrow(connection, sql, Some(projected))
                 .await
                 .map_err(|e| {
                     let error =
                         SourceError::from_query(&source_name, &e).naming_columns(&column_names);
                     DataFusionError::External(Box::new(error))
-                })
+                })?;
+            Ok::<_, DataFusionError>(CancellingStream { inner: rows, guard })
         };
         let names = Arc::clone(&schema);
         let stream = futures::stream::once(start)

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use serde_json::{Value, json};
+use tributary_connectors::remote::KeyKind;
 
 use super::ApiState;
 use super::error::ApiError;
@@ -95,10 +96,38 @@ pub async fn table(
             })
         })
         .collect();
+    let keys = state.sources.live.keys(&source, &schema_name, &table_name);
+    let primary_key = keys
+        .iter()
+        .find(|key| matches!(key.kind, KeyKind::Primary))
+        .map(|key| json!({"name": key.name, "columns": key.columns}));
+    let unique: Vec<Value> = keys
+        .iter()
+        .filter(|key| matches!(key.kind, KeyKind::Unique))
+        .map(|key| json!({"name": key.name, "columns": key.columns}))
+        .collect();
+    let foreign_keys: Vec<Value> = keys
+        .iter()
+        .filter_map(|key| match &key.kind {
+            KeyKind::Foreign {
+                schema,
+                table,
+                columns,
+            } => Some(json!({
+                "name": key.name,
+                "columns": key.columns,
+                "references": {"schema": schema, "table": table, "columns": columns},
+            })),
+            _ => None,
+        })
+        .collect();
     Ok(Json(json!({
         "source": source,
         "schema": schema_name,
         "table": table_name,
         "columns": columns,
+        "primary_key": primary_key,
+        "unique": unique,
+        "foreign_keys": foreign_keys,
     })))
 }

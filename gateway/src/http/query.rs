@@ -25,7 +25,7 @@ use super::error::ApiError;
 use super::registry::{Chunk, Outcome, body_stream};
 use crate::cli::OutputFormat;
 use crate::output::ResultWriter;
-use crate::parameters::{self, BoundQuery};
+use tributary_pgwire::parameters::{self, BoundQuery};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

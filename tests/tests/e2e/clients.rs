@@ -247,6 +247,19 @@ async fn python_clients_psycopg_sqlalchemy_pandas() {
     assert_eq!(stdout.lines().last(), Some("20 checks passed"), "{stdout}");
 }
 
+#[tokio::test]
+async fn python_scripting_worker_reads_arrow_over_http() {
+    let gateway = Gateway::start();
+    let output = Command::new(client_python())
+        .arg(clients_dir().join("check_http.py"))
+        .arg(gateway.http_addr.port().to_string())
+        .output()
+        .expect("the client Python runs");
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stdout.lines().last(), Some("12 checks passed"), "{stdout}");
+}
+
 /// A PostgreSQL and a MariaDB source whose tables have primary, unique and
 /// foreign keys (tests/clients/keys_*.sql).
 fn gateway_with_keyed_sources() -> (Gateway, PostgresServer, MariaDbServer) {

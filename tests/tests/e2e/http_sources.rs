@@ -118,6 +118,21 @@ async fn sources_are_created_tested_browsed_queried_and_kept_across_restarts() {
         "{items}"
     );
 
+    assert_eq!(items["primary_key"]["columns"], json!(["id"]), "{items}");
+    let (_, orders) = call(
+        &gateway,
+        "GET",
+        "/v1/sources/pg/schemas/public/tables/orders",
+        None,
+    )
+    .await;
+    assert_eq!(
+        orders["primary_key"],
+        json!({"name": "orders_pkey", "columns": ["order_id"]}),
+        "{orders}"
+    );
+    assert_eq!(orders["foreign_keys"], json!([]), "{orders}");
+
     // Both sources answer, alone and joined, over HTTP and the pg wire.
     assert_eq!(
         count(&gateway, "SELECT count(*) AS n FROM pg.items").await,
@@ -457,4 +472,156 @@ async fn api_tokens_guard_the_api_unless_the_config_allows_anonymous_access() {
         401
     );
     assert!(!gateway.log().contains(&token));
+}
+
+/// Polls `check` until it returns `want`, for at most `limit`.
+async fn wait_for(want: &str, limit: std::time::Duration, check: impl Fn() -> String) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if check().trim() == want {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_query_stops_at_the_source_too() {
+    let postgres = PostgresServer::start();
+    postgres.sql("CREATE VIEW slow AS SELECT 1 AS s FROM pg_sleep(60);");
+    let mariadb = MariaDbServer::start();
+    mariadb.sql("CREATE VIEW slow AS SELECT SLEEP(60) AS s;");
+    let data = tempfile::tempdir().expect("data dir");
+    let gateway = start(data.path());
+    for (name, kind, port) in [
+        ("pg", "postgres", postgres.port),
+        ("my", "mysql", mariadb.port),
+    ] {
+        let (status, created) = call(
+            &gateway,
+            "POST",
+            "/v1/sources",
+            Some(database(name, kind, port, DATABASE_PASSWORD)),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+    }
+    let sleeping_in_postgres =
+        || postgres.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep';");
+    let sleeping_in_mariadb = || {
+        mariadb
+            .sql("SELECT count(*) FROM information_schema.processlist WHERE state = 'User sleep';")
+    };
+    let checks: [(&str, &dyn Fn() -> String); 2] =
+        [("pg", &sleeping_in_postgres), ("my", &sleeping_in_mariadb)];
+    for (source, sleeping) in checks {
+        let url = format!("http://{}/v1/query", gateway.http_addr);
+        let body = json!({"sql": format!("SELECT * FROM {source}.slow")}).to_string();
+        let request = tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        });
+        assert!(
+            wait_for("1", std::time::Duration::from_secs(20), sleeping).await,
+            "{source}: the statement never ran at the source"
+        );
+        let (_, running) = call(&gateway, "GET", "/v1/queries", None).await;
+        let id = running["queries"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let (status, _) = call(&gateway, "DELETE", &format!("/v1/queries/{id}"), None).await;
+        assert_eq!(status, 200, "{source}: {running}");
+        // Gone at the source long before its 60 seconds are up.
+        assert!(
+            wait_for("0", std::time::Duration::from_secs(10), sleeping).await,
+            "{source}: the statement still runs at the source"
+        );
+        let answered = request.await.expect("the request task");
+        assert!(
+            matches!(answered, Ok(status) if status != 200),
+            "{source}: {answered:?}"
+        );
+    }
+}
+
+/// One saved query, the way a platform stores it, run three ways.
+const SAVED_QUERY: &str = "--input: string status = \"shipped\" [order status]\n\
+--input: int max_id = 100\n\
+--input: list<int> extra_ids\n\
+SELECT count(*) AS n FROM sample.orders \
+WHERE (status = @status AND order_id <= @max_id) OR order_id IN (@extra_ids)";
+
+#[tokio::test]
+async fn one_saved_query_runs_over_http_the_cli_and_the_pg_wire() {
+    let gateway = Gateway::start();
+    let client = gateway.client().await;
+    let literal: i64 = client
+        .query_one(
+            "SELECT count(*) FROM sample.orders WHERE (status = 'returned' AND order_id <= 40) OR order_id IN (1, 2, 3)",
+            &[],
+        )
+        .await
+        .expect("the literal query")
+        .get(0);
+    assert!(literal > 3, "{literal}");
+
+    let (status, result) = call(
+        &gateway,
+        "POST",
+        "/v1/query",
+        Some(json!({"sql": SAVED_QUERY, "params": {"status": "returned", "max_id": 40, "extra_ids": [1, 2, 3]}})),
+    )
+    .await;
+    assert_eq!(
+        (status, result["rows"][0]["n"].as_i64()),
+        (200, Some(literal)),
+        "{result}"
+    );
+
+    let output = std::process::Command::new(tributary_tests::tributary_binary())
+        .arg("--data-dir")
+        .arg(&gateway.data_dir)
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "-p",
+            "status=returned",
+            "-p",
+            "max_id=40",
+            "-p",
+            "extra_ids=1,2,3",
+            "--",
+            SAVED_QUERY,
+        ])
+        .env_remove("TRIBUTARY_CONFIG")
+        .output()
+        .expect("tributary query");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("n\n{literal}\n"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // The pg wire: a prepared statement whose parameters are the inputs,
+    // in the order of their lines; the list is an array.
+    let statement = client.prepare(SAVED_QUERY).await.expect("prepare");
+    let row = client
+        .query_one(&statement, &[&"returned", &40_i64, &vec![1_i64, 2, 3]])
+        .await
+        .expect("execute");
+    assert_eq!(row.get::<_, i64>(0), literal);
+    let error = client
+        .prepare("--input: money m\nSELECT @m")
+        .await
+        .err()
+        .and_then(|e| e.code().map(|c| c.code().to_owned()));
+    assert_eq!(error.as_deref(), Some("22023"));
 }

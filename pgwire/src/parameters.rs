@@ -143,6 +143,56 @@ fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// For the pg wire, where the client binds values by position: each
+/// declared `@name` becomes `$k`, k its line's place among the `--input:`
+/// lines, and a list used as `IN (@list)` becomes `= ANY($k)`, bound to an
+/// array. `None` when the SQL declares no inputs.
+pub fn positional(sql: &str) -> Result<Option<String>, ParameterError> {
+    let declared = inputs(sql)?;
+    if declared.is_empty() {
+        return Ok(None);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut scanner = Scanner::new(sql);
+    while let Some(piece) = scanner.next_piece() {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Parameter(name) => match declared.iter().position(|i| i.name == name) {
+                None => {
+                    out.push('@');
+                    out.push_str(name);
+                }
+                Some(at) if declared[at].kind.is_list() => {
+                    let Some(negated) = rewrite_list_context(&mut out) else {
+                        return Err(ParameterError::Invalid(format!(
+                            "parameter @{name} is a list: write IN (@{name}) or = ANY(@{name})"
+                        )));
+                    };
+                    if negated {
+                        return Err(ParameterError::Invalid(format!(
+                            "parameter @{name}: NOT IN a list parameter is not supported on the pg wire"
+                        )));
+                    }
+                    let kept = out.trim_end().strip_suffix(" IN").map(str::to_owned);
+                    if let Some(kept) = kept {
+                        out = kept;
+                    }
+                    // The cast gives the placeholder its type: DataFusion
+                    // infers none for an array argument.
+                    let array_type = match declared[at].kind {
+                        ParameterType::ListOfInt => "BIGINT[]",
+                        _ => "TEXT[]",
+                    };
+                    out.push_str(&format!(" = ANY(CAST(${} AS {array_type}))", at + 1));
+                    scanner.skip_closing_parenthesis();
+                }
+                Some(at) => out.push_str(&format!("${}", at + 1)),
+            },
+        }
+    }
+    Ok(Some(out))
+}
+
 /// A statement ready for the engine: placeholders, and their values.
 #[derive(Debug, PartialEq)]
 pub struct BoundQuery {
@@ -567,6 +617,20 @@ mod tests {
         assert_eq!(typed.values[2], ScalarValue::Int64(Some(3)));
         let empty = bind("SELECT 1 WHERE c IN (@l)", &given(json!({"l": []}))).expect("bound");
         assert_eq!(empty.sql, "SELECT 1 WHERE c IN (NULL)");
+    }
+
+    #[test]
+    fn positional_numbers_by_declaration() {
+        let sql = "--input: string name\n--input: list<int> ids\n--input: int n = 1\n\
+                   SELECT @n, '@n' WHERE name = @name OR id IN (@ids) OR n = @n OR @other";
+        assert_eq!(
+            positional(sql).ok().flatten().as_deref(),
+            Some(
+                "--input: string name\n--input: list<int> ids\n--input: int n = 1\n\
+                 SELECT $3, '@n' WHERE name = $1 OR id = ANY(CAST($2 AS BIGINT[])) OR n = $3 OR @other"
+            )
+        );
+        assert_eq!(positional("SELECT @x").ok(), Some(None));
     }
 
     #[test]
