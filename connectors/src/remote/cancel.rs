@@ -13,6 +13,7 @@ use datafusion::common::Result;
 use datafusion_table_providers::mysql::conn::MySQLConnection;
 use datafusion_table_providers::postgres::conn::PostgresConnection;
 use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
+use datafusion_table_providers::sql::db_connection_pool::dbconnection::DbConnection;
 use futures::Stream;
 
 /// How to stop the statement running on one connection.
@@ -65,33 +66,55 @@ pub(crate) fn mysql_cancel<T: 'static, P: 'static>(
     })
 }
 
-/// Cancels the statement when dropped before its rows ran out.
-pub(crate) struct CancelOnDrop {
+/// Holds the connection a statement runs on. Dropped after the rows ran
+/// out, it lets the connection go back to the pool; dropped before, it
+/// cancels the statement first and waits until the connection is idle, so
+/// that the cancel can never reach the next statement run on it.
+pub(crate) struct CancelOnDrop<T: 'static, P: 'static> {
     source: String,
     cancel: Option<SourceCancel>,
+    connection: Option<Box<dyn DbConnection<T, P>>>,
 }
 
-impl CancelOnDrop {
-    pub(crate) fn new(source: &str, cancel: Option<SourceCancel>) -> Self {
+impl<T: 'static, P: 'static> CancelOnDrop<T, P> {
+    pub(crate) fn new(
+        source: &str,
+        cancel: Option<SourceCancel>,
+        connection: Box<dyn DbConnection<T, P>>,
+    ) -> Self {
         Self {
             source: source.to_owned(),
             cancel,
+            connection: Some(connection),
         }
     }
 
-    /// The statement finished: nothing to cancel.
-    fn finished(&mut self) {
+    /// The connection, for running the statement (the rows it returns do
+    /// not borrow it).
+    pub(crate) fn connection(&self) -> &dyn DbConnection<T, P> {
+        match &self.connection {
+            Some(connection) => connection.as_ref(),
+            // Only `Drop` takes it.
+            None => unreachable!("the connection is held until the guard is dropped"),
+        }
+    }
+
+    /// The statement finished (or never started): nothing to cancel.
+    pub(crate) fn finished(&mut self) {
         self.cancel = None;
     }
 }
 
-impl Drop for CancelOnDrop {
+impl<T: 'static, P: 'static> Drop for CancelOnDrop<T, P> {
     fn drop(&mut self) {
         let Some(cancel) = self.cancel.take() else {
             return;
         };
-        // Drop may run outside a runtime (at shutdown): then there is no
-        // one to send the cancel, and the connection's end stops it.
+        let Some(connection) = self.connection.take() else {
+            return;
+        };
+        // Drop may run outside a runtime (at shutdown): then the connection
+        // closes with the process, and the statement with it.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -112,18 +135,39 @@ impl Drop for CancelOnDrop {
                     kill,
                 } => kill(connection_id).await,
             }
+            settle(connection).await;
         });
+    }
+}
+
+/// Waits until the connection has finished with the cancelled statement
+/// (one trivial statement queues behind what is left of it), then lets it
+/// go back to the pool.
+async fn settle<T: 'static, P: 'static>(connection: Box<dyn DbConnection<T, P>>) {
+    // Typed references only: the connection itself is not `Sync`.
+    let postgres: Option<&PostgresConnection> = connection.as_any().downcast_ref();
+    if let Some(postgres) = postgres {
+        let _ = postgres.conn.simple_query("SELECT 1").await;
+        return;
+    }
+    let mysql: Option<Arc<futures::lock::Mutex<mysql_async::Conn>>> = connection
+        .as_any()
+        .downcast_ref::<MySQLConnection>()
+        .map(|m| Arc::clone(&m.conn));
+    if let Some(mysql) = mysql {
+        let mut conn = mysql.lock().await;
+        let _ = mysql_async::prelude::Queryable::query_drop(&mut *conn, "DO 0").await;
     }
 }
 
 /// A source's rows, with the statement cancelled if they are dropped
 /// before the end.
-pub(crate) struct CancellingStream<S> {
+pub(crate) struct CancellingStream<S, T: 'static, P: 'static> {
     pub(crate) inner: S,
-    pub(crate) guard: CancelOnDrop,
+    pub(crate) guard: CancelOnDrop<T, P>,
 }
 
-impl<S> Stream for CancellingStream<S>
+impl<S, T: 'static, P: 'static> Stream for CancellingStream<S, T, P>
 where
     S: Stream<Item = Result<RecordBatch>> + Unpin,
 {

@@ -24,7 +24,6 @@ use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::unparser::dialect::Dialect;
 use datafusion_federation::sql::{AstAnalyzer, LogicalOptimizer, SQLExecutor};
 use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
-use datafusion_table_providers::sql::db_connection_pool::dbconnection::query_arrow;
 use futures::TryStreamExt;
 
 use super::cancel::{CancelOnDrop, CancellingStream, SourceCancel};
@@ -109,14 +108,26 @@ impl<T: 'static, P: 'static> SQLExecutor for SourceExecutor<T, P> {
             let connection = pool.connect().await.map_err(DataFusionError::External)?;
             // From here on, dropping this future or the stream it makes
             // cancels the statement at the source.
-            let guard = CancelOnDrop::new(&source_name, cancel_of(connection.as_any(), pool));
-            let rows = query_arrow(connection, sql, Some(projected))
-                .await
-                .map_err(|e| {
-                    let error =
-                        SourceError::from_query(&source_name, &e).naming_columns(&column_names);
-                    DataFusionError::External(Box::new(error))
-                })?;
+            let cancel = cancel_of(connection.as_any(), pool);
+            // The guard holds the connection: it goes back to the pool only
+            // when the rows ran out or, if they are dropped first, after
+            // the statement was cancelled and the connection is idle again.
+            let mut guard = CancelOnDrop::new(&source_name, cancel, connection);
+            let Some(database) = guard.connection().as_async() else {
+                guard.finished();
+                return Err(DataFusionError::Internal(format!(
+                    "source \"{source_name}\": its connection cannot run queries"
+                )));
+            };
+            let rows = match database.query_arrow(&sql, &[], Some(projected)).await {
+                Ok(rows) => rows,
+                Err(error) => {
+                    guard.finished();
+                    let error = SourceError::from_query(&source_name, error.as_ref())
+                        .naming_columns(&column_names);
+                    return Err(DataFusionError::External(Box::new(error)));
+                }
+            };
             Ok::<_, DataFusionError>(CancellingStream { inner: rows, guard })
         };
         let names = Arc::clone(&schema);

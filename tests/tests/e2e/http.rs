@@ -33,14 +33,19 @@ async fn query(gateway: &Gateway, accept: &str, body: &Value) -> (u16, String, V
         .await
         .expect("POST /v1/query");
     let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = header(&response, "content-type");
     let bytes = response.bytes().await.expect("body").to_vec();
     (status, content_type, bytes)
+}
+
+/// A response header as text ("" when absent).
+pub fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn order_ids(batches: &[RecordBatch]) -> Vec<i64> {

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tributary_tests::{DATABASE_PASSWORD, Gateway, MariaDbServer, PostgresServer};
 
 use crate::federation::{MYSQL_DATA, POSTGRES_DATA};
+use crate::http::header;
 
 const MASTER_KEY: &str = "6b1f0c4e9a2d7385f0e1c2b3a4958677e8f9a0b1c2d3e4f5061728394a5b6c7d";
 
@@ -412,12 +413,7 @@ async fn status_with(gateway: &Gateway, path: &str, token: Option<&str>) -> (u16
     }
     let response = request.send().await.expect("GET");
     let status = response.status().as_u16();
-    let challenge = response
-        .headers()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let challenge = header(&response, "www-authenticate");
     let body = response.text().await.unwrap_or_default();
     (
         status,
