@@ -169,6 +169,11 @@ impl PostgresServer {
         );
     }
 
+    /// Logs every statement, with its bound parameters, to `log()`.
+    pub fn log_statements(&self) {
+        self.psql("ALTER SYSTEM SET log_statement = 'all';\nSELECT pg_reload_conf();");
+    }
+
     /// Runs a SQL script in database `fed` as role `tributary` (the owner
     /// of what it creates); stops at the first error.
     pub fn sql(&self, script: &str) -> String {

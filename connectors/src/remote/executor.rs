@@ -23,9 +23,11 @@ use datafusion::sql::sqlparser::dialect::MySqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::unparser::dialect::Dialect;
 use datafusion_federation::sql::{AstAnalyzer, LogicalOptimizer, SQLExecutor};
+use datafusion_table_providers::postgres::conn::PostgresConnection;
 use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
 use futures::TryStreamExt;
 
+use super::bound::{BatchStream, bind_string_literals, query_bound};
 use super::cancel::{CancelOnDrop, CancellingStream, SourceCancel};
 use super::error::SourceError;
 
@@ -113,18 +115,30 @@ impl<T: 'static, P: 'static> SQLExecutor for SourceExecutor<T, P> {
             // when the rows ran out or, if they are dropped first, after
             // the statement was cancelled and the connection is idle again.
             let mut guard = CancelOnDrop::new(&source_name, cancel, connection);
-            let Some(database) = guard.connection().as_async() else {
-                guard.finished();
-                return Err(DataFusionError::Internal(format!(
-                    "source \"{source_name}\": its connection cannot run queries"
-                )));
-            };
-            let rows = match database.query_arrow(&sql, &[], Some(projected)).await {
+            // PostgreSQL: string literals go as bound parameters.
+            let postgres: Option<&PostgresConnection> = guard.connection().as_any().downcast_ref();
+            let started: std::result::Result<BatchStream, SourceError> =
+                match (postgres, postgres.and_then(|_| bind_string_literals(&sql))) {
+                    (Some(postgres), Some((bound_sql, values))) => {
+                        query_bound(postgres, &source_name, &bound_sql, &values, projected).await
+                    }
+                    _ => match guard.connection().as_async() {
+                        Some(database) => database
+                            .query_arrow(&sql, &[], Some(projected))
+                            .await
+                            .map(|rows| Box::pin(rows) as BatchStream)
+                            .map_err(|e| SourceError::from_query(&source_name, e.as_ref())),
+                        None => Err(SourceError::from_query(
+                            &source_name,
+                            &std::io::Error::other("its connection cannot run queries"),
+                        )),
+                    },
+                };
+            let rows = match started {
                 Ok(rows) => rows,
                 Err(error) => {
                     guard.finished();
-                    let error = SourceError::from_query(&source_name, error.as_ref())
-                        .naming_columns(&column_names);
+                    let error = error.naming_columns(&column_names);
                     return Err(DataFusionError::External(Box::new(error)));
                 }
             };

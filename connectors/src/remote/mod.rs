@@ -10,6 +10,7 @@
 //! database show up on a refresh; include/exclude patterns decide what is
 //! exposed.
 
+mod bound;
 mod cancel;
 mod catalog;
 mod database;

@@ -60,6 +60,7 @@ async fn count(gateway: &Gateway, sql: &str) -> (u16, Option<i64>) {
 async fn sources_are_created_tested_browsed_queried_and_kept_across_restarts() {
     let postgres = PostgresServer::start();
     postgres.sql(POSTGRES_DATA);
+    postgres.log_statements();
     let mariadb = MariaDbServer::start();
     mariadb.sql(MYSQL_DATA);
     let data = tempfile::tempdir().expect("data dir");
@@ -218,6 +219,18 @@ async fn sources_are_created_tested_browsed_queried_and_kept_across_restarts() {
             (200, Some(60))
         );
     }
+    // PostgreSQL received the values as bound parameters, not as SQL.
+    let log = postgres.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("execute") && l.contains("\"items\".\"name\" = $")),
+        "{log}"
+    );
+    assert!(
+        log.contains("parameters: $1 = '''; DROP TABLE items; --'"),
+        "{log}"
+    );
+
     // The default applies when no value is given; a wrong value or an
     // unknown parameter is the request's error.
     let (status, result) = call(
