@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, anyhow};
 use clap::ValueEnum;
 use datafusion::arrow::error::ArrowError;
-use datafusion::common::{DataFusionError, ParamValues, ScalarValue};
+use datafusion::common::DataFusionError;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -20,7 +20,7 @@ use crate::cli::{OutputFormat, QueryArgs};
 use crate::engine::{self, Settings};
 use crate::output::{ResultWriter, Sink};
 use crate::progress::Progress;
-use tributary_pgwire::parameters;
+use tributary_pgwire::parameters::{self, BoundQuery};
 
 pub async fn run(settings: Settings, args: QueryArgs) -> Result<(), Failure> {
     engine::init_logging(&settings.log_filter("warn"));
@@ -62,7 +62,7 @@ pub async fn run(settings: Settings, args: QueryArgs) -> Result<(), Failure> {
     let (context, _sources) = engine::build(&settings).await?;
     for (index, statement) in statements.into_iter().enumerate() {
         let sink = open_sink(args.output.as_deref(), index > 0)?;
-        match run_statement(&context, statement, &bound.values, format, sink).await {
+        match run_statement(&context, statement, &bound, format, sink).await {
             Ok(()) => {}
             Err(StatementError::BrokenPipe) => return Ok(()),
             Err(StatementError::Query(error)) => return Err(Failure::Runtime(sql_error(&error))),
@@ -103,18 +103,13 @@ impl From<ArrowError> for StatementError {
 async fn run_statement(
     context: &SessionContext,
     statement: Statement,
-    values: &[ScalarValue],
+    bound: &BoundQuery,
     format: OutputFormat,
     sink: Sink,
 ) -> Result<(), StatementError> {
     let mut progress = Progress::start();
     let plan = context.state().statement_to_plan(statement).await?;
-    let mut frame = context.execute_logical_plan(plan).await?;
-    if !values.is_empty() {
-        frame = frame.with_param_values(ParamValues::List(
-            values.iter().cloned().map(Into::into).collect(),
-        ))?;
-    }
+    let frame = bound.bind(context.execute_logical_plan(plan).await?)?;
     let mut stream = frame.execute_stream().await?;
     let mut writer = ResultWriter::new(format, sink, stream.schema())?;
     let result = async {

@@ -16,7 +16,9 @@ use anyhow::Context;
 use datafusion::prelude::SessionContext;
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
-use tributary_catalog::{CatalogStore, LiveSources, SourceSpec, SourceStatus, build_session};
+use tributary_catalog::{
+    CatalogStore, LiveSources, SourceSpec, SourceStatus, StoredSource, build_session,
+};
 use tributary_connectors::files::{CsvOptions, FilesSpec};
 
 use crate::config::{ConfigFile, is_secret_option};
@@ -90,6 +92,16 @@ pub struct SourceView {
 }
 
 impl SourceView {
+    fn stored(stored: StoredSource, status: Option<SourceStatus>) -> Self {
+        Self {
+            origin: Origin::Api,
+            definition: serde_json::from_str(&stored.definition).unwrap_or(Value::Null),
+            created_at: Some(stored.created_at),
+            updated_at: Some(stored.updated_at),
+            status,
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         let mut view = json!({
             "name": self.definition.get("name"),
@@ -192,13 +204,8 @@ impl Sources {
             if self.fixed.contains_key(&stored.name) {
                 continue;
             }
-            views.push(SourceView {
-                origin: Origin::Api,
-                definition: serde_json::from_str(&stored.definition).unwrap_or(Value::Null),
-                status: statuses.get(&stored.name).cloned(),
-                created_at: Some(stored.created_at),
-                updated_at: Some(stored.updated_at),
-            });
+            let status = statuses.get(&stored.name).cloned();
+            views.push(SourceView::stored(stored, status));
         }
         views.sort_by(|a, b| name_of(&a.definition).cmp(name_of(&b.definition)));
         Ok(views)
@@ -219,13 +226,7 @@ impl Sources {
             .source(name)
             .map_err(anyhow::Error::from)?
             .ok_or_else(|| SourceError::NotFound(name.to_owned()))?;
-        Ok(SourceView {
-            origin: Origin::Api,
-            definition: serde_json::from_str(&stored.definition).unwrap_or(Value::Null),
-            created_at: Some(stored.created_at),
-            updated_at: Some(stored.updated_at),
-            status: self.live.status(name),
-        })
+        Ok(SourceView::stored(stored, self.live.status(name)))
     }
 
     /// `POST /v1/sources` (`replace` false) and `PUT /v1/sources/{name}`

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -26,6 +25,7 @@ use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::copy::CopyData;
 use futures::StreamExt;
 
+use crate::read_only::query_only;
 use crate::settings::user_error;
 use crate::sqlstate::codes;
 
@@ -317,12 +317,8 @@ impl CopyOut {
     pub(crate) async fn run(&self, session: &SessionContext) -> PgWireResult<Response> {
         let api = |e| PgWireError::ApiError(Box::new(e));
         // Only a query: no table or file is created through COPY.
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
         let frame = session
-            .sql_with_options(&self.query, options)
+            .sql_with_options(&self.query, query_only())
             .await
             .map_err(api)?;
         let format = match self.format {

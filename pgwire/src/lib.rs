@@ -21,6 +21,7 @@ mod settings;
 mod sqlstate;
 mod startup;
 
+pub use read_only::query_only;
 pub use server::{FrontEndOptions, serve};
 pub use sqlstate::{ClassifiedError, ExternalClassifier, classify, codes, set_external_classifier};
 pub use startup::{DatabaseRoutes, EMULATED_SERVER_VERSION};

@@ -14,7 +14,8 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::common::ScalarValue;
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::dataframe::DataFrame;
 use serde_json::Value;
 
 /// A value problem: SQLSTATE 22023; an unknown parameter: 42P02.
@@ -198,6 +199,18 @@ pub fn positional(sql: &str) -> Result<Option<String>, ParameterError> {
 pub struct BoundQuery {
     pub sql: String,
     pub values: Vec<ScalarValue>,
+}
+
+impl BoundQuery {
+    /// `frame`, planned from `sql`, with the values in its placeholders.
+    pub fn bind(&self, frame: DataFrame) -> datafusion::common::Result<DataFrame> {
+        if self.values.is_empty() {
+            return Ok(frame);
+        }
+        frame.with_param_values(ParamValues::List(
+            self.values.iter().cloned().map(Into::into).collect(),
+        ))
+    }
 }
 
 /// Replaces each `@name` (outside strings, quoted names and comments) that

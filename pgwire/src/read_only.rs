@@ -15,6 +15,15 @@ use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 
 use crate::sqlstate::codes;
 
+/// Options that let DataFusion plan queries only: for statements that do
+/// not pass through the pg wire's hooks (COPY's query, the HTTP API).
+pub fn query_only() -> datafusion::execution::context::SQLOptions {
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct ReadOnlyHook;
 

@@ -13,8 +13,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::common::ParamValues;
-use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use serde::Deserialize;
@@ -204,23 +202,11 @@ async fn produce(
     outcome: &Outcome,
 ) {
     let started = async {
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
         let frame = context
-            .sql_with_options(&bound.sql, options)
+            .sql_with_options(&bound.sql, tributary_pgwire::query_only())
             .await
             .map_err(|e| refused_or_engine(&e))?;
-        let frame = if bound.values.is_empty() {
-            frame
-        } else {
-            frame
-                .with_param_values(ParamValues::List(
-                    bound.values.into_iter().map(Into::into).collect(),
-                ))
-                .map_err(|e| ApiError::from_engine(&e))?
-        };
+        let frame = bound.bind(frame).map_err(|e| ApiError::from_engine(&e))?;
         let frame = match limit {
             Some(limit) => frame
                 .limit(0, Some(limit))

@@ -23,7 +23,7 @@ async fn get(gateway: &Gateway, path: &str) -> (u16, Value) {
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
-async fn query(gateway: &Gateway, accept: &str, body: &Value) -> (u16, String, Vec<u8>) {
+pub async fn query(gateway: &Gateway, accept: &str, body: &Value) -> (u16, String, Vec<u8>) {
     let response = reqwest::Client::new()
         .post(url(gateway, "/v1/query"))
         .header("accept", accept)

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tributary_tests::{DATABASE_PASSWORD, Gateway, MariaDbServer, PostgresServer};
 
 use crate::federation::{MYSQL_DATA, POSTGRES_DATA};
-use crate::http::header;
+use crate::http::{header, query};
 
 const MASTER_KEY: &str = "6b1f0c4e9a2d7385f0e1c2b3a4958677e8f9a0b1c2d3e4f5061728394a5b6c7d";
 
@@ -148,16 +148,12 @@ async fn sources_are_created_tested_browsed_queried_and_kept_across_restarts() {
         .await,
         (200, Some(60))
     );
-    let arrow = reqwest::Client::new()
-        .post(format!("http://{}/v1/query", gateway.http_addr))
-        .header("accept", "application/vnd.apache.arrow.stream")
-        .body(json!({"sql": "SELECT CAST(id AS BIGINT) AS id FROM my.items WHERE id <= 3 ORDER BY id"}).to_string())
-        .send()
-        .await
-        .expect("POST")
-        .bytes()
-        .await
-        .expect("body");
+    let (_, _, arrow) = query(
+        &gateway,
+        "application/vnd.apache.arrow.stream",
+        &json!({"sql": "SELECT CAST(id AS BIGINT) AS id FROM my.items WHERE id <= 3 ORDER BY id"}),
+    )
+    .await;
     let batches: Vec<RecordBatch> = StreamReader::try_new(std::io::Cursor::new(arrow), None)
         .expect("an Arrow stream")
         .collect::<Result<_, _>>()
