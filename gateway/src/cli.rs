@@ -64,6 +64,43 @@ pub enum Command {
     /// Only a hash of each token is kept, in catalog.db in the data dir.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// The running server's result cache: counters, and dropping what it
+    /// keeps. Talks to the server's HTTP API.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Drop kept results: all of them, or those that read SOURCE. The next
+    /// query goes to the sources.
+    Clear {
+        source: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Hits, misses, evictions and the bytes held.
+    Stats {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// How to reach a running server's HTTP API.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// The server's HTTP API [default: http:// and the config's http_addr].
+    #[arg(long, env = "TRIBUTARY_URL", value_name = "URL")]
+    pub url: Option<String>,
+    /// An API token (`tributary tokens create NAME`), when the server asks
+    /// for one.
+    #[arg(
+        long,
+        env = "TRIBUTARY_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

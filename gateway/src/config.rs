@@ -19,6 +19,7 @@ use tributary_connectors::remote::{
     DatabaseKind, DatabaseSpec, Password, SecretSource, TablePatterns, TlsMode,
 };
 
+use crate::cache::{CacheLimits, SourcePolicy};
 use crate::secrets::{FileSecret, StoreSecret};
 
 /// A config file problem: names the file, the line and the key.
@@ -37,6 +38,19 @@ pub struct RawConfig {
     pub server: RawServer,
     #[serde(default)]
     pub sources: Vec<RawSource>,
+    #[serde(default)]
+    pub cache: RawCache,
+}
+
+/// `[cache]`: the result cache's memory.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    /// All kept results together, e.g. "256MiB" (the default); "0" turns
+    /// the cache off.
+    pub max_bytes: Option<Spanned<String>>,
+    /// One result, e.g. "16MiB" (the default): bigger ones are not kept.
+    pub max_result_bytes: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -97,6 +111,13 @@ pub struct RawSource {
     pub exclude: Vec<String>,
     /// false: only column lists reach the database (default true).
     pub pushdown: Option<bool>,
+    /// How long query results over this source are kept, e.g. "5m", or
+    /// "off". Databases: off unless set. Files: kept until a file changes
+    /// (each file's size, time and ETag are part of the key) unless set.
+    pub cache_ttl: Option<Spanned<String>>,
+    /// After `cache_ttl`, how long a result is still served while a fresh
+    /// one is fetched in the background (stale-while-revalidate).
+    pub cache_stale: Option<Spanned<String>>,
 }
 
 /// An option's value: a plain value, or a reference to a secret kept elsewhere.
@@ -241,6 +262,15 @@ impl ConfigFile {
                 ),
             })?;
         }
+        for (key, value) in [
+            ("max_bytes", &self.raw.cache.max_bytes),
+            ("max_result_bytes", &self.raw.cache.max_result_bytes),
+        ] {
+            if let Some(value) = value {
+                parse_bytes(value.get_ref())
+                    .map_err(|e| self.error_at(value.span(), format!("cache.{key} {e}")))?;
+            }
+        }
         let mut seen = std::collections::BTreeSet::new();
         for source in &self.raw.sources {
             let name = source.name.get_ref();
@@ -262,6 +292,7 @@ impl ConfigFile {
                     format!("sources.name {name:?} is used twice"),
                 ));
             }
+            self.validate_cache(source)?;
             match source.kind.get_ref().as_str() {
                 "files" => self.validate_files(source)?,
                 "postgres" | "mysql" => self.validate_database(source)?,
@@ -283,6 +314,43 @@ impl ConfigFile {
             }
         }
         Ok(())
+    }
+
+    fn validate_cache(&self, source: &RawSource) -> Result<(), ConfigError> {
+        let ttl = match &source.cache_ttl {
+            Some(ttl) if ttl.get_ref().trim() == "off" => None,
+            Some(ttl) => Some(
+                parse_duration(ttl.get_ref())
+                    .map_err(|e| self.error_at(ttl.span(), format!("sources.cache_ttl {e}")))?,
+            ),
+            None => None,
+        };
+        if let Some(stale) = &source.cache_stale {
+            parse_duration(stale.get_ref())
+                .map_err(|e| self.error_at(stale.span(), format!("sources.cache_stale {e}")))?;
+            if ttl.is_none() {
+                return Err(self.error_at(
+                    stale.span(),
+                    "sources.cache_stale needs a cache_ttl (a result is stale once its time to live is over)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `[cache]` with its defaults.
+    pub fn cache_limits(&self) -> CacheLimits {
+        let defaults = CacheLimits::default();
+        let read = |value: &Option<Spanned<String>>, default: u64| {
+            value
+                .as_ref()
+                .and_then(|v| parse_bytes(v.get_ref()).ok())
+                .unwrap_or(default)
+        };
+        CacheLimits {
+            max_bytes: read(&self.raw.cache.max_bytes, defaults.max_bytes),
+            max_result_bytes: read(&self.raw.cache.max_result_bytes, defaults.max_result_bytes),
+        }
     }
 
     fn validate_files(&self, source: &RawSource) -> Result<(), ConfigError> {
@@ -575,6 +643,56 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("{text:?} must be longer than zero"));
     }
     Ok(duration)
+}
+
+/// How long results over `source` are kept; `None`: not at all.
+pub fn cache_policy(source: &RawSource) -> Option<SourcePolicy> {
+    let files = source.kind.get_ref() == "files";
+    let fresh_for = match source.cache_ttl.as_ref().map(|t| t.get_ref().trim()) {
+        Some("off") => return None,
+        Some(ttl) => Some(parse_duration(ttl).ok()?),
+        // Files are kept until one changes; databases only when asked.
+        None if files => None,
+        None => return None,
+    };
+    let stale_for = source
+        .cache_stale
+        .as_ref()
+        .and_then(|s| parse_duration(s.get_ref()).ok())
+        .unwrap_or_default();
+    Some(SourcePolicy {
+        fresh_for,
+        stale_for,
+        files,
+    })
+}
+
+/// "256MiB", "64KiB", "1GiB", "10MB", "4096": bytes.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = text[digits.len()..].to_ascii_lowercase();
+    let number: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (write e.g. \"256MiB\")"))?;
+    let scale: u64 = match unit.as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use B, KiB, MiB, GiB, kB, MB or GB)"
+            ));
+        }
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too big"))
 }
 
 /// Relative paths in a config file are relative to the file, as in Cargo.

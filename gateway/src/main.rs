@@ -1,5 +1,7 @@
 //! `tributary`: the gateway binary.
 
+mod cache;
+mod cache_admin;
 mod cli;
 mod config;
 mod engine;
@@ -76,5 +78,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Config(ConfigCommand::Check) => engine::check(&settings),
         Command::Secrets(command) => secrets::run(&settings, command),
         Command::Tokens(command) => tokens::run(&settings, command),
+        Command::Cache(command) => runtime.block_on(cache_admin::run(&settings, command)),
     }
 }

@@ -10,6 +10,7 @@ use tributary_catalog::LiveSources;
 use tributary_pgwire::{DatabaseRoutes, FrontEndOptions};
 
 use crate::Failure;
+use crate::cache;
 use crate::cli::ServeArgs;
 use crate::engine::{self, Settings};
 use crate::http;
@@ -85,7 +86,8 @@ pub async fn run(
         local.port()
     );
 
-    let context = Arc::new(context);
+    // Every statement, pg wire or HTTP, is planned through the result cache.
+    let context = Arc::new(cache::install(&context));
     let http_listener = TcpListener::bind(http_addr)
         .await
         .with_context(|| format!("cannot listen on {http_addr} for HTTP"))?;
@@ -126,6 +128,7 @@ pub async fn run(
             trust_user: TRUST_USER.to_owned(),
             execution_runtime: Some(execution),
             databases: Arc::new(SourceDatabases(sources.live.clone())),
+            session_setup: Some(Arc::new(cache::SessionCaches(sources.cache.clone()))),
             ..FrontEndOptions::default()
         },
         stopped(stop_rx),

@@ -21,7 +21,8 @@ use tributary_catalog::{
 };
 use tributary_connectors::files::{CsvOptions, FilesSpec};
 
-use crate::config::{ConfigFile, is_secret_option};
+use crate::cache::{ResultCache, SourcePolicy};
+use crate::config::{ConfigFile, cache_policy, is_secret_option};
 use crate::engine::Settings;
 use crate::{sample, secrets};
 
@@ -80,6 +81,8 @@ pub struct Sources {
     fixed: BTreeMap<String, FixedSource>,
     /// One change at a time, so that the store and the engine agree.
     changing: tokio::sync::Mutex<()>,
+    /// Results kept for the sources (used by `serve`).
+    pub cache: Arc<ResultCache>,
 }
 
 /// A source as the API shows it.
@@ -158,6 +161,23 @@ impl Sources {
         let (context, live) = build_session(&specs, tributary_pgwire::EMULATED_SERVER_VERSION)
             .await
             .context("cannot set up the query engine")?;
+        let cache = ResultCache::new(
+            settings
+                .config
+                .as_ref()
+                .map(ConfigFile::cache_limits)
+                .unwrap_or_default(),
+        );
+        for (name, fixed) in &fixed {
+            cache.set_policy(name, policy_of(name, &fixed.definition));
+        }
+        for stored in store.sources()? {
+            if !fixed.contains_key(&stored.name)
+                && let Ok(definition) = serde_json::from_str::<Value>(&stored.definition)
+            {
+                cache.set_policy(&stored.name, policy_of(&stored.name, &definition));
+            }
+        }
         let sources = Self {
             live,
             store,
@@ -169,6 +189,7 @@ impl Sources {
                 .unwrap_or_else(|| "the embedded default".to_owned()),
             fixed,
             changing: tokio::sync::Mutex::new(()),
+            cache,
         };
         Ok((context, Arc::new(sources)))
     }
@@ -273,6 +294,8 @@ impl Sources {
             .put(&spec)
             .await
             .map_err(|e| SourceError::Internal(anyhow::anyhow!(e)))?;
+        // Results read from the old definition are dropped with it.
+        self.cache.set_policy(name, policy_of(name, &definition));
         tracing::info!(source = %name, "source {} through the API", if exists { "replaced" } else { "created" });
         Ok((!exists, self.get(name)?))
     }
@@ -293,6 +316,7 @@ impl Sources {
             return Err(SourceError::NotFound(name.to_owned()));
         }
         self.live.remove(name);
+        self.cache.set_policy(name, None);
         self.forget_unused_secrets(name, &Value::Null);
         tracing::info!(source = %name, "source deleted through the API");
         Ok(())
@@ -500,6 +524,12 @@ fn check_definition(name: &str, definition: &Value) -> Result<(), SourceError> {
         )));
     }
     Ok(())
+}
+
+/// How long results over the source a definition describes are kept.
+fn policy_of(name: &str, definition: &Value) -> Option<SourcePolicy> {
+    let config = parse_definition(name, definition).ok()?;
+    config.raw.sources.first().and_then(cache_policy)
 }
 
 /// The engine's source for a stored or submitted definition.

@@ -22,6 +22,6 @@ mod sqlstate;
 mod startup;
 
 pub use read_only::query_only;
-pub use server::{FrontEndOptions, serve};
+pub use server::{FrontEndOptions, SessionSetup, serve};
 pub use sqlstate::{ClassifiedError, ExternalClassifier, classify, codes, set_external_classifier};
 pub use startup::{DatabaseRoutes, EMULATED_SERVER_VERSION};

@@ -45,6 +45,16 @@ pub struct FrontEndOptions {
     pub execution_runtime: Option<tokio::runtime::Handle>,
     /// The databases (`dbname`) clients may connect to besides the default.
     pub databases: Arc<dyn DatabaseRoutes>,
+    /// Prepares each client session's engine before its first statement.
+    pub session_setup: Option<Arc<dyn SessionSetup>>,
+}
+
+/// Something the embedding application puts into every client session's
+/// engine (the gateway: the result cache's per-session options). Engine
+/// options it registers under a prefix of its own (`prefix.name`) are set
+/// with `SET` and read with `SHOW` like any parameter.
+pub trait SessionSetup: Send + Sync + std::fmt::Debug {
+    fn setup(&self, session: &SessionContext, user: &str);
 }
 
 impl Default for FrontEndOptions {
@@ -54,6 +64,7 @@ impl Default for FrontEndOptions {
             shutdown_grace: Duration::from_secs(10),
             execution_runtime: None,
             databases: Arc::new(std::collections::BTreeMap::new()),
+            session_setup: None,
         }
     }
 }
@@ -102,6 +113,8 @@ struct Shared {
     cancel: Arc<Cancellation>,
     in_flight: InFlight,
     executor: Executor,
+    session_setup: Option<Arc<dyn SessionSetup>>,
+    trust_user: String,
 }
 
 impl Shared {
@@ -120,6 +133,9 @@ impl Shared {
         // A copy of the state: catalogs, object stores and functions are
         // shared behind Arcs; settings changed with SET stay in this session.
         let context = Arc::new(SessionContext::new_with_state(self.context.state()));
+        if let Some(setup) = &self.session_setup {
+            setup.setup(&context, &self.trust_user);
+        }
         let service = DfSessionService::new_with_hooks(context.clone(), hooks);
         Handlers {
             session: Arc::new(ClientSession::new(
@@ -157,6 +173,8 @@ pub async fn serve(
         cancel: Arc::new(cancellation),
         in_flight: InFlight::default(),
         executor: Executor::new(options.execution_runtime.clone()),
+        session_setup: options.session_setup.clone(),
+        trust_user: options.trust_user.clone(),
     };
 
     let mut sessions = JoinSet::new();

@@ -144,7 +144,7 @@ impl SessionStatementHook {
                     .collect()
             }
             Some(SettingsStatement::Show { name }) => {
-                let value = self.settings.get(&name).ok_or_else(|| {
+                let value = self.settings.show(&name, session).ok_or_else(|| {
                     user_error(
                         "42704",
                         format!("unrecognized configuration parameter \"{name}\""),

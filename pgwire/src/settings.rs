@@ -314,6 +314,42 @@ pub(crate) fn user_error(code: &str, message: String) -> PgWireError {
     )))
 }
 
+/// The engine option `key` (`prefix.name`) when `prefix` is a namespace an
+/// application registered in the engine's options (not `datafusion`).
+fn extension_option(
+    session: &SessionContext,
+    key: &str,
+) -> Option<datafusion::common::config::ConfigEntry> {
+    let (prefix, _) = key.split_once('.')?;
+    if prefix == "datafusion" {
+        return None;
+    }
+    let state = session.state();
+    let options = state.config_options();
+    let (_, extension) = options
+        .extensions
+        .iter()
+        .find(|(registered, _)| *registered == prefix)?;
+    let entries = extension.entries();
+    let known = entries.iter().find(|entry| entry.key == key).cloned();
+    // A name the namespace does not know still belongs to it (unknown: an
+    // empty description).
+    Some(known.unwrap_or(datafusion::common::config::ConfigEntry {
+        key: key.to_owned(),
+        value: None,
+        description: "",
+    }))
+}
+
+/// An engine error without DataFusion's "Invalid or Unsupported
+/// Configuration:" preamble.
+fn engine_message(error: &DataFusionError) -> String {
+    match error {
+        DataFusionError::Configuration(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
 impl Settings {
     fn values(&self) -> MutexGuard<'_, Values> {
         // A panic while holding the lock leaves plain strings behind: still valid.
@@ -357,6 +393,16 @@ impl Settings {
         self.apply_all(session);
     }
 
+    /// `SHOW name`: an engine option the application registered (read at
+    /// the moment: some change with every statement), else the session's.
+    pub(crate) fn show(&self, name: &str, session: &SessionContext) -> Option<String> {
+        match extension_option(session, &name.to_ascii_lowercase()) {
+            Some(entry) if entry.description.is_empty() => None,
+            Some(entry) => Some(entry.value.unwrap_or_default()),
+            None => self.get(name),
+        }
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<String> {
         self.values()
             .current
@@ -392,6 +438,28 @@ impl Settings {
             None => {}
         }
         let value = normalize(&key, value)?;
+        if let Some(entry) = extension_option(session, &key) {
+            if entry.description.is_empty() {
+                return Err(user_error(
+                    "42704",
+                    format!("unrecognized configuration parameter \"{name}\""),
+                ));
+            }
+            if entry.description.starts_with("Read-only.") {
+                return Err(user_error(
+                    "55P02",
+                    format!("parameter \"{name}\" cannot be changed"),
+                ));
+            }
+            let state = session.state_ref();
+            let mut state = state.write();
+            state
+                .config_mut()
+                .options_mut()
+                .set(&key, &value)
+                .map_err(|error| invalid_value(name, &value, &engine_message(&error)))?;
+            return Ok(value);
+        }
         // DataFusion's own options (`datafusion.execution.batch_size`, …)
         // go to the session's engine configuration.
         if key.starts_with("datafusion.") {
@@ -411,6 +479,9 @@ impl Settings {
     /// `RESET name`: back to the value the session started with.
     pub(crate) fn reset(&self, name: &str, session: &SessionContext) -> PgWireResult<()> {
         let key = name.to_ascii_lowercase();
+        if extension_option(session, &key).is_some() {
+            return self.set(name, "default", session).map(|_| ());
+        }
         if lookup(&key).is_none() && !key.contains('.') {
             return Err(user_error(
                 "42704",

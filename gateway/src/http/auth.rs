@@ -17,12 +17,20 @@ use super::error::ApiError;
 /// Open to anyone: a load balancer's probes and the API's description.
 const OPEN_PATHS: [&str; 3] = ["/healthz", "/readyz", "/openapi.json"];
 
+/// Who sent a request: the name of its token, or `anonymous`. Results
+/// kept in the cache are never shared between two of them.
+#[derive(Debug, Clone)]
+pub struct Identity(pub String);
+
 pub async fn require_token(
     State(state): State<Arc<ApiState>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     if state.anonymous || OPEN_PATHS.contains(&request.uri().path()) {
+        request
+            .extensions_mut()
+            .insert(Identity("anonymous".to_owned()));
         return next.run(request).await;
     }
     let presented = request
@@ -41,7 +49,10 @@ pub async fn require_token(
         );
     };
     match state.sources.store().token_by_hash(&hash_token(&token)) {
-        Ok(Some(_)) => next.run(request).await,
+        Ok(Some(token)) => {
+            request.extensions_mut().insert(Identity(token));
+            next.run(request).await
+        }
         Ok(None) => refused("the API token is not valid: it was revoked, or never created"),
         Err(error) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -4,6 +4,7 @@
 
 mod auth;
 mod browse;
+mod cache;
 mod error;
 mod query;
 mod registry;
@@ -64,6 +65,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route(
             "/v1/sources/{source}/schemas/{schema}/tables/{table}",
             get(browse::table),
+        )
+        .route("/v1/cache", get(cache::stats).delete(cache::clear))
+        .route(
+            "/v1/cache/{source}",
+            axum::routing::delete(cache::clear_source),
         )
         .route("/v1/query", post(query::run))
         .route("/v1/queries", get(registry::list))

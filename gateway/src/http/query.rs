@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -19,8 +19,10 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::ApiState;
+use super::auth::Identity;
 use super::error::ApiError;
 use super::registry::{Chunk, Outcome, body_stream};
+use crate::cache::{CacheOptions, CacheStatus, SessionCache};
 use crate::cli::OutputFormat;
 use crate::output::ResultWriter;
 use tributary_pgwire::parameters::{self, BoundQuery};
@@ -128,6 +130,7 @@ impl Write for SharedBuffer {
 
 pub async fn run(
     State(state): State<Arc<ApiState>>,
+    Extension(identity): Extension<Identity>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -143,6 +146,7 @@ pub async fn run(
     let bound = parameters::bind(&request.sql, &request.params)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.sqlstate(), e.to_string()))?;
     let context = SessionContext::new_with_state(state.context.state());
+    let cache_session = cache_options(&context, &state, &identity, &headers);
     let (first_tx, first_rx) = oneshot::channel();
     // A few chunks in flight at most: the rest wait in the engine.
     let (chunk_tx, chunk_rx) = mpsc::channel::<Chunk>(4);
@@ -188,7 +192,45 @@ pub async fn run(
     if let Ok(id) = HeaderValue::from_str(&id.to_string()) {
         headers.insert("tributary-query-id", id);
     }
+    // Planned by now: the planner has recorded where the rows come from.
+    let status = cache_session.last().unwrap_or(CacheStatus::Bypass);
+    headers.insert("tributary-cache", HeaderValue::from_static(status.as_str()));
     Ok(response)
+}
+
+/// This request's cache options: its identity, and what `Cache-Control`
+/// asks (`no-cache`: a fresh answer, kept for the next; `no-store`: the
+/// cache is not used at all).
+fn cache_options(
+    context: &SessionContext,
+    state: &ApiState,
+    identity: &Identity,
+    headers: &HeaderMap,
+) -> Arc<SessionCache> {
+    let mut options =
+        CacheOptions::new(state.sources.cache.clone(), &format!("http:{}", identity.0));
+    let directives = headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|directive| directive.trim().to_ascii_lowercase())
+        .collect::<Vec<_>>();
+    if directives
+        .iter()
+        .any(|d| d == "no-cache" || d == "max-age=0")
+    {
+        options.read = false;
+    }
+    if directives.iter().any(|d| d == "no-store") {
+        options.read = false;
+        options.write = false;
+    }
+    let session = options.session.clone();
+    let shared = context.state_ref();
+    let mut engine = shared.write();
+    engine.config_mut().options_mut().extensions.insert(options);
+    session
 }
 
 /// Plans and runs the statement, then writes its batches as chunks.
