@@ -19,7 +19,7 @@ use tributary_connectors::remote::{
     DatabaseKind, DatabaseSpec, Password, SecretSource, TablePatterns, TlsMode,
 };
 
-use crate::cache::{CacheLimits, SourcePolicy};
+use crate::cache::{CacheLimits, SourceCaching, SourcePolicy};
 use crate::secrets::{FileSecret, StoreSecret};
 
 /// A config file problem: names the file, the line and the key.
@@ -620,7 +620,7 @@ fn resolve_database(raw: &RawSource, kind: DatabaseKind, data_dir: &Path) -> Sou
 }
 
 /// `"5s"`, `"500ms"`, `"2m"`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let unit = &text[digits.len()..];
@@ -645,22 +645,25 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-/// How long results over `source` are kept; `None`: not at all.
-pub fn cache_policy(source: &RawSource) -> Option<SourcePolicy> {
+/// What `cache_ttl` and `cache_stale` say about keeping results over `source`.
+pub fn cache_policy(source: &RawSource) -> SourceCaching {
     let files = source.kind.get_ref() == "files";
     let fresh_for = match source.cache_ttl.as_ref().map(|t| t.get_ref().trim()) {
-        Some("off") => return None,
-        Some(ttl) => Some(parse_duration(ttl).ok()?),
+        Some("off") => return SourceCaching::Off,
+        Some(ttl) => match parse_duration(ttl) {
+            Ok(ttl) => Some(ttl),
+            Err(_) => return SourceCaching::Off,
+        },
         // Files are kept until one changes; databases only when asked.
         None if files => None,
-        None => return None,
+        None => return SourceCaching::Unset,
     };
     let stale_for = source
         .cache_stale
         .as_ref()
         .and_then(|s| parse_duration(s.get_ref()).ok())
         .unwrap_or_default();
-    Some(SourcePolicy {
+    SourceCaching::Keep(SourcePolicy {
         fresh_for,
         stale_for,
         files,

@@ -21,7 +21,7 @@ use tributary_catalog::{
 };
 use tributary_connectors::files::{CsvOptions, FilesSpec};
 
-use crate::cache::{ResultCache, SourcePolicy};
+use crate::cache::{ResultCache, SourceCaching, SourcePolicy};
 use crate::config::{ConfigFile, cache_policy, is_secret_option};
 use crate::engine::Settings;
 use crate::{sample, secrets};
@@ -69,6 +69,8 @@ struct FixedSource {
     /// Its config entry as JSON, secrets as references.
     definition: Value,
     spec: SourceSpec,
+    /// How long results over it are kept.
+    cache: SourceCaching,
 }
 
 #[derive(Debug)]
@@ -169,7 +171,7 @@ impl Sources {
                 .unwrap_or_default(),
         );
         for (name, fixed) in &fixed {
-            cache.set_policy(name, policy_of(name, &fixed.definition));
+            cache.set_policy(name, Some(fixed.cache));
         }
         for stored in store.sources()? {
             if !fixed.contains_key(&stored.name)
@@ -394,6 +396,7 @@ fn fixed_sources(settings: &Settings) -> anyhow::Result<BTreeMap<String, FixedSo
                         origin: Origin::Config,
                         definition,
                         spec,
+                        cache: cache_policy(raw),
                     },
                 );
             }
@@ -413,6 +416,11 @@ fn fixed_sources(settings: &Settings) -> anyhow::Result<BTreeMap<String, FixedSo
                         csv: CsvOptions::default(),
                         json_infer_records: 1000,
                         options: Default::default(),
+                    }),
+                    cache: SourceCaching::Keep(SourcePolicy {
+                        fresh_for: None,
+                        stale_for: std::time::Duration::ZERO,
+                        files: true,
                     }),
                 },
             );
@@ -527,9 +535,9 @@ fn check_definition(name: &str, definition: &Value) -> Result<(), SourceError> {
 }
 
 /// How long results over the source a definition describes are kept.
-fn policy_of(name: &str, definition: &Value) -> Option<SourcePolicy> {
+fn policy_of(name: &str, definition: &Value) -> Option<SourceCaching> {
     let config = parse_definition(name, definition).ok()?;
-    config.raw.sources.first().and_then(cache_policy)
+    config.raw.sources.first().map(cache_policy)
 }
 
 /// The engine's source for a stored or submitted definition.

@@ -13,7 +13,7 @@ use datafusion_federation::FederatedPlanNode;
 use futures::TryStreamExt;
 use tributary_catalog::DEFAULT_CATALOG;
 
-use super::{ResultCache, SourcePolicy};
+use super::{QueryTtl, ResultCache, SourceCaching, SourcePolicy};
 
 /// Everything a result depends on besides the sources' data.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -129,6 +129,7 @@ pub(crate) async fn analyze(
     plan: &LogicalPlan,
     state: &dyn Session,
     identity: &Arc<str>,
+    ttl: Option<QueryTtl>,
     cache: &ResultCache,
 ) -> Result<std::result::Result<Cacheable, Uncacheable>> {
     let mut reads = Reads::default();
@@ -162,7 +163,21 @@ pub(crate) async fn analyze(
         } else {
             resolved.catalog.to_string()
         };
-        let Some(source_policy) = cache.policy(&source) else {
+        let source_policy = match (cache.caching(&source), ttl) {
+            (None | Some(SourceCaching::Off), _) | (_, Some(QueryTtl::Off)) => None,
+            (Some(SourceCaching::Keep(kept)), None) => Some(kept),
+            (Some(SourceCaching::Keep(kept)), Some(QueryTtl::For(ttl))) => Some(SourcePolicy {
+                fresh_for: Some(ttl),
+                ..kept
+            }),
+            (Some(SourceCaching::Unset), Some(QueryTtl::For(ttl))) => Some(SourcePolicy {
+                fresh_for: Some(ttl),
+                stale_for: std::time::Duration::ZERO,
+                files: false,
+            }),
+            (Some(SourceCaching::Unset), None) => None,
+        };
+        let Some(source_policy) = source_policy else {
             return Ok(Err(Uncacheable::Unkept));
         };
         if source_policy.files {

@@ -41,6 +41,47 @@ pub struct SourcePolicy {
     pub files: bool,
 }
 
+/// What a source's config says about keeping results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceCaching {
+    /// `cache_ttl = "off"`: never, whatever a query asks.
+    Off,
+    /// No `cache_ttl` on a database: only when a saved query or session
+    /// sets a time to live (`--cache: 10m`, `SET tributary.cache_ttl`).
+    Unset,
+    Keep(SourcePolicy),
+}
+
+/// A time to live a saved query or a session sets, over the sources'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryTtl {
+    Off,
+    For(Duration),
+}
+
+/// `--cache: 10m` or `--cache: off` among a saved query's leading comment
+/// lines (beside its `--input:` lines).
+pub fn saved_query_ttl(sql: &str) -> Result<Option<QueryTtl>, String> {
+    for line in sql.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let Some(comment) = line.strip_prefix("--") else {
+            break;
+        };
+        if let Some(value) = comment.trim_start().strip_prefix("cache:") {
+            return parse_query_ttl(value).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+pub(crate) fn parse_query_ttl(text: &str) -> Result<QueryTtl, String> {
+    match text.trim() {
+        "off" => Ok(QueryTtl::Off),
+        duration => crate::config::parse_duration(duration)
+            .map(QueryTtl::For)
+            .map_err(|e| format!("cache time to live: {e} (or \"off\")")),
+    }
+}
+
 /// `[cache]` in the config.
 #[derive(Debug, Clone, Copy)]
 pub struct CacheLimits {
@@ -126,7 +167,7 @@ type Flights = Mutex<HashMap<Arc<CacheKey>, watch::Receiver<()>>>;
 pub struct ResultCache {
     entries: moka::sync::Cache<Arc<CacheKey>, Arc<CachedResult>>,
     /// Sources whose results may be kept, and for how long.
-    policies: RwLock<HashMap<String, SourcePolicy>>,
+    policies: RwLock<HashMap<String, SourceCaching>>,
     /// Queries running now to fill an entry: later identical ones wait.
     flights: Arc<Flights>,
     /// Bumped by every invalidation: a query that started before one does
@@ -217,23 +258,23 @@ impl ResultCache {
         })
     }
 
-    /// Results over `source` are kept under `policy` (`None`: never kept).
-    /// Whatever was kept for it before is dropped.
-    pub fn set_policy(&self, source: &str, policy: Option<SourcePolicy>) {
+    /// Results over `source` are kept as `caching` says (`None`: the
+    /// source is gone). Whatever was kept for it before is dropped.
+    pub fn set_policy(&self, source: &str, caching: Option<SourceCaching>) {
         {
             let mut policies = self
                 .policies
                 .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            match policy {
-                Some(policy) => policies.insert(source.to_owned(), policy),
+            match caching {
+                Some(caching) => policies.insert(source.to_owned(), caching),
                 None => policies.remove(source),
             };
         }
         self.invalidate_source(source);
     }
 
-    pub(crate) fn policy(&self, source: &str) -> Option<SourcePolicy> {
+    pub(crate) fn caching(&self, source: &str) -> Option<SourceCaching> {
         self.policies
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::error::{DataFusionError, Result};
 
-use super::ResultCache;
+use super::{QueryTtl, ResultCache, parse_query_ttl};
 
 /// Where a statement's result came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +75,8 @@ pub struct CacheOptions {
     pub read: bool,
     /// False for `Cache-Control: no-store`.
     pub write: bool,
+    /// A saved query's `--cache:` line, or `SET tributary.cache_ttl`.
+    pub ttl: Option<QueryTtl>,
     pub session: Arc<SessionCache>,
 }
 
@@ -86,6 +88,7 @@ impl CacheOptions {
             enabled: true,
             read: true,
             write: true,
+            ttl: None,
             session: Arc::default(),
         }
     }
@@ -122,6 +125,13 @@ impl ExtensionOptions for CacheOptions {
                 };
                 Ok(())
             }
+            "cache_ttl" => {
+                self.ttl = match value.trim() {
+                    "" | "default" => None,
+                    text => Some(parse_query_ttl(text).map_err(DataFusionError::Configuration)?),
+                };
+                Ok(())
+            }
             "last_cache" | "cache_stats" => Err(DataFusionError::Configuration(format!(
                 "parameter \"tributary.{key}\" cannot be changed"
             ))),
@@ -138,6 +148,18 @@ impl ExtensionOptions for CacheOptions {
                 key: "tributary.cache".to_owned(),
                 value: Some(on_off.to_owned()),
                 description: "Whether this session's queries are answered from and kept in the result cache.",
+            },
+            ConfigEntry {
+                key: "tributary.cache_ttl".to_owned(),
+                value: Some(match self.ttl {
+                    None => "default".to_owned(),
+                    Some(QueryTtl::Off) => "off".to_owned(),
+                    Some(QueryTtl::For(ttl)) if ttl.subsec_millis() == 0 => {
+                        format!("{}s", ttl.as_secs())
+                    }
+                    Some(QueryTtl::For(ttl)) => format!("{}ms", ttl.as_millis()),
+                }),
+                description: "How long this session's results are kept (e.g. 10m, or off), over the sources' cache_ttl; default: the sources'.",
             },
             ConfigEntry {
                 key: "tributary.last_cache".to_owned(),

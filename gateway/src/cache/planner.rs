@@ -87,7 +87,7 @@ impl CachingQueryPlanner {
         {
             return bypass().await;
         }
-        let entry = match analyze(plan, session, &options.identity, cache).await? {
+        let entry = match analyze(plan, session, &options.identity, options.ttl, cache).await? {
             Ok(entry) => entry,
             Err(Uncacheable::NotAQuery | Uncacheable::Volatile | Uncacheable::Unkept) => {
                 return bypass().await;

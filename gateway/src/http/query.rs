@@ -22,7 +22,7 @@ use super::ApiState;
 use super::auth::Identity;
 use super::error::ApiError;
 use super::registry::{Chunk, Outcome, body_stream};
-use crate::cache::{CacheOptions, CacheStatus, SessionCache};
+use crate::cache::{CacheOptions, CacheStatus, QueryTtl, SessionCache, saved_query_ttl};
 use crate::cli::OutputFormat;
 use crate::output::ResultWriter;
 use tributary_pgwire::parameters::{self, BoundQuery};
@@ -145,8 +145,10 @@ pub async fn run(
     // the request's error, not the stream's.
     let bound = parameters::bind(&request.sql, &request.params)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.sqlstate(), e.to_string()))?;
+    let ttl = saved_query_ttl(&request.sql)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "22023", e))?;
     let context = SessionContext::new_with_state(state.context.state());
-    let cache_session = cache_options(&context, &state, &identity, &headers);
+    let cache_session = cache_options(&context, &state, &identity, &headers, ttl);
     let (first_tx, first_rx) = oneshot::channel();
     // A few chunks in flight at most: the rest wait in the engine.
     let (chunk_tx, chunk_rx) = mpsc::channel::<Chunk>(4);
@@ -198,17 +200,19 @@ pub async fn run(
     Ok(response)
 }
 
-/// This request's cache options: its identity, and what `Cache-Control`
-/// asks (`no-cache`: a fresh answer, kept for the next; `no-store`: the
-/// cache is not used at all).
+/// This request's cache options: its identity, the saved query's
+/// `--cache:` time to live, and what `Cache-Control` asks (`no-cache`: a
+/// fresh answer, kept for the next; `no-store`: the cache is not used).
 fn cache_options(
     context: &SessionContext,
     state: &ApiState,
     identity: &Identity,
     headers: &HeaderMap,
+    ttl: Option<QueryTtl>,
 ) -> Arc<SessionCache> {
     let mut options =
         CacheOptions::new(state.sources.cache.clone(), &format!("http:{}", identity.0));
+    options.ttl = ttl;
     let directives = headers
         .get_all(header::CACHE_CONTROL)
         .iter()

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `tributary` binary, real clients (tokio-postgres,
 //! psql), a real S3 server. Each test starts what it needs and stops it.
 
+mod cache;
 mod cli;
 mod clients;
 mod credentials;
