@@ -9,7 +9,9 @@ Run it through ./bench/federation.sh (which finds or builds the binary). It
 2. starts `tributary serve` with that database as source `pg`;
 3. times a filtered aggregate (pushed down whole into PostgreSQL) RUNS times
    in one psql session per path, with psql's \\timing (connection set-up is
-   not counted), and reports the medians and their ratio;
+   not counted), and reports the medians and their ratio; then the same
+   aggregate and a point lookup answered from the result cache (a second
+   source with cache_ttl), beside PostgreSQL answering them directly;
 4. extracts the whole `big` table with psql once per client mode (`plain`:
    psql reads the whole result, `fetch`: psql's FETCH_COUNT, a cursor),
    EXTRACT_RUNS times per path, on a fresh gateway per mode, and reports
@@ -83,6 +85,10 @@ AGG_SELECT = (
     "FROM {table} WHERE " + AGG_WHERE + " GROUP BY l_returnflag ORDER BY l_returnflag"
 )
 EXTRACT_SELECT = "SELECT id, k, price, label, d FROM {table}"
+# Small results for the cache: the aggregate above, and a point lookup (a
+# sequential scan in PostgreSQL: lineitem has no index).
+LOOKUP_SELECT = "SELECT l_orderkey, l_quantity, l_comment FROM {table} WHERE l_orderkey = 4242"
+CACHE_QUERIES = (("filtered aggregate", AGG_SELECT), ("point lookup", LOOKUP_SELECT))
 
 LINEITEM_SQL = """
 CREATE TABLE lineitem (
@@ -244,7 +250,17 @@ class Gateway:
             f"port = {pg_port}\n"
             'database = "bench"\n'
             'user = "postgres"\n'
+            'tls = "disable"\n\n'
+            # The same database again, its results kept: cache hits.
+            "[[sources]]\n"
+            'name = "pgc"\n'
+            'kind = "postgres"\n'
+            'host = "127.0.0.1"\n'
+            f"port = {pg_port}\n"
+            'database = "bench"\n'
+            'user = "postgres"\n'
             'tls = "disable"\n'
+            'cache_ttl = "1h"\n'
         )
         self.proc: subprocess.Popen | None = None
         self.port = 0
@@ -451,6 +467,17 @@ def report(machine: dict, pg_version: str, agg: dict, extraction: list, notes: l
     for sql in agg["base_sql"]:
         out.append(f"- Sent to PostgreSQL: `{sql}`")
 
+    out += ["", "## Cache hits", "",
+            "A second source over the same database with `cache_ttl = \"1h\"`: its first run "
+            "(a miss) is dropped as warm-up, so every timed run is answered from the result "
+            "cache; psql `\\timing` in one session per path.", "",
+            "| query | PostgreSQL ms | Tributary, no cache ms | Tributary, cache hit ms | hit / PostgreSQL |",
+            "| --- | ---: | ---: | ---: | ---: |"]
+    for row in agg.get("cache", []):
+        ratio = statistics.median(row["hit"]) / statistics.median(row["postgres"])
+        out.append(f"| {row['name']}: `{row['sql']}` | {fmt_ms(row['postgres'])} | "
+                   f"{fmt_ms(row['tributary'])} | {fmt_ms(row['hit'])} | **{ratio:.3f}×** |")
+
     out += ["", "## Extraction", "",
             f"`{EXTRACT_SELECT.format(table='big')}`: {EXTRACT_ROWS:,} rows, 5 columns "
             "(bigint, int, numeric(12,2), text, date), read by psql -A -t and counted. "
@@ -557,6 +584,22 @@ def main() -> int:
         }
         log(f"aggregate medians: postgres {fmt_ms(agg['postgres'])} ms, "
             f"tributary {fmt_ms(agg['tributary'])} ms")
+        # ---- cache hits: the first run (a miss) is the warm-up
+        cache = []
+        for name, template in CACHE_QUERIES:
+            direct = time_in_session(pg.psql_args(), template.format(table="lineitem"), WARMUP, RUNS)
+            uncached = time_in_session(gateway.psql_args(), template.format(table="pg.lineitem"),
+                                       WARMUP, RUNS)
+            cached_sql = template.format(table="pgc.lineitem")
+            hits = time_in_session(gateway.psql_args(), cached_sql, max(1, WARMUP), RUNS)
+            status = psql(gateway.psql_args(), f"{cached_sql}; SHOW tributary.last_cache").split()[-1]
+            if status != "hit":
+                notes.append(f"The {name} through `pgc` was a cache {status}, not a hit.")
+            cache.append({"name": name, "sql": template.format(table="lineitem"),
+                          "postgres": direct, "tributary": uncached, "hit": hits})
+            log(f"{name}: postgres {fmt_ms(direct)} ms, tributary {fmt_ms(uncached)} ms, "
+                f"cache hit {fmt_ms(hits)} ms")
+        agg["cache"] = cache
         ex_plan = explain(gateway, EXTRACT_SELECT.format(table="pg.big"))
         if len(ex_plan["base_sql"]) != 1:
             notes.append("The extraction is not one statement to PostgreSQL:\n\n```\n"

@@ -877,4 +877,52 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5").is_err());
     }
+
+    #[test]
+    fn cache_settings_take_sizes_durations_and_off() {
+        assert_eq!(parse_bytes("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_bytes("64 KiB"), Ok(64 << 10));
+        assert_eq!(parse_bytes("10MB"), Ok(10_000_000));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("lots").is_err());
+        let source = "[[sources]]\nname = \"db\"\nkind = \"postgres\"\nhost = \"h\"\n\
+                      database = \"d\"\nuser = \"u\"\n";
+        let policy = |extra: &str| {
+            let config = parse(&format!("{source}{extra}")).expect("valid");
+            cache_policy(&config.raw.sources[0])
+        };
+        assert_eq!(policy(""), SourceCaching::Unset);
+        assert_eq!(policy("cache_ttl = \"off\""), SourceCaching::Off);
+        assert_eq!(
+            policy("cache_ttl = \"5m\"\ncache_stale = \"30s\""),
+            SourceCaching::Keep(SourcePolicy {
+                fresh_for: Some(Duration::from_secs(300)),
+                stale_for: Duration::from_secs(30),
+                files: false,
+            })
+        );
+        let files =
+            parse("[[sources]]\nname = \"f\"\nkind = \"files\"\nurl = \"/d/\"\n").expect("valid");
+        assert_eq!(
+            cache_policy(&files.raw.sources[0]),
+            SourceCaching::Keep(SourcePolicy {
+                fresh_for: None,
+                stale_for: Duration::ZERO,
+                files: true,
+            })
+        );
+        assert!(error_of(&format!("{source}cache_ttl = \"soon\"")).contains("cache_ttl"));
+        assert!(
+            error_of(&format!("{source}cache_stale = \"1m\"")).contains("needs a cache_ttl"),
+            "stale without a ttl"
+        );
+        assert!(error_of("[cache]\nmax_bytes = \"lots\"\n").contains("cache.max_bytes"));
+        let limits = parse("[cache]\nmax_bytes = \"1MiB\"\n")
+            .expect("valid")
+            .cache_limits();
+        assert_eq!(
+            (limits.max_bytes, limits.max_result_bytes),
+            (1 << 20, 16 << 20)
+        );
+    }
 }

@@ -32,6 +32,19 @@ pub struct CacheKey {
     files: Vec<FileStamp>,
 }
 
+#[cfg(test)]
+impl CacheKey {
+    pub(crate) fn for_tests(plan: LogicalPlan, identity: &str) -> Self {
+        Self {
+            plan,
+            identity: identity.into(),
+            tables: Vec::new(),
+            time_zone: None,
+            files: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct FileStamp {
     location: String,

@@ -432,3 +432,6 @@ impl tributary_pgwire::SessionSetup for SessionCaches {
         state.config_mut().options_mut().extensions.insert(options);
     }
 }
+
+#[cfg(test)]
+mod tests;

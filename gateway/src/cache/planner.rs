@@ -195,7 +195,10 @@ impl CachingQueryPlanner {
 
 /// A kept result as a plan: its batches, one partition.
 fn replay(result: &CachedResult) -> Result<Arc<dyn ExecutionPlan>> {
-    let plan: Arc<dyn ExecutionPlan> =
-        MemorySourceConfig::try_new_exec(&[result.batches.clone()], result.schema.clone(), None)?;
+    let plan: Arc<dyn ExecutionPlan> = MemorySourceConfig::try_new_exec(
+        std::slice::from_ref(&result.batches),
+        result.schema.clone(),
+        None,
+    )?;
     Ok(plan)
 }
