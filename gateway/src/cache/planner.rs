@@ -20,6 +20,9 @@ use super::key::{Cacheable, Uncacheable, analyze, calls_non_immutable};
 use super::store_exec::{Pending, StoreExec};
 use super::{CacheOptions, CacheStatus, CachedResult, Flight, Lookup, ResultCache};
 
+/// How long a query waits for an identical one to fill the entry.
+const FOLLOWER_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[derive(Debug)]
 pub struct NoteVolatileFunctions;
 
@@ -132,8 +135,10 @@ impl CachingQueryPlanner {
                 }
                 // An identical query is filling the entry: wait for it,
                 // once; if it kept nothing (too big, failed), run our own.
+                // A leader whose client stalls (a cursor left open) must
+                // not hold the others forever: they wait a bounded time.
                 Flight::Follower(mut running) if !waited => {
-                    let _ = running.changed().await;
+                    let _ = tokio::time::timeout(FOLLOWER_WAIT, running.changed()).await;
                     waited = true;
                 }
                 Flight::Follower(_) => {
