@@ -341,13 +341,28 @@ fn extension_option(
     }))
 }
 
-/// An engine error without DataFusion's "Invalid or Unsupported
-/// Configuration:" preamble.
-fn engine_message(error: &DataFusionError) -> String {
-    match error {
-        DataFusionError::Configuration(message) => message.clone(),
-        other => other.to_string(),
-    }
+/// Sets `key` in the session's engine options; a refusal is 22023 with the
+/// engine's reason (without DataFusion's "Invalid or Unsupported
+/// Configuration:" preamble).
+fn set_engine_option(
+    session: &SessionContext,
+    name: &str,
+    key: &str,
+    value: &str,
+) -> PgWireResult<()> {
+    let state = session.state_ref();
+    let mut state = state.write();
+    state
+        .config_mut()
+        .options_mut()
+        .set(key, value)
+        .map_err(|error| {
+            let reason = match &error {
+                DataFusionError::Configuration(message) => message.clone(),
+                other => other.to_string(),
+            };
+            invalid_value(name, value, &reason)
+        })
 }
 
 impl Settings {
@@ -451,25 +466,13 @@ impl Settings {
                     format!("parameter \"{name}\" cannot be changed"),
                 ));
             }
-            let state = session.state_ref();
-            let mut state = state.write();
-            state
-                .config_mut()
-                .options_mut()
-                .set(&key, &value)
-                .map_err(|error| invalid_value(name, &value, &engine_message(&error)))?;
+            set_engine_option(session, name, &key, &value)?;
             return Ok(value);
         }
         // DataFusion's own options (`datafusion.execution.batch_size`, …)
         // go to the session's engine configuration.
         if key.starts_with("datafusion.") {
-            let state = session.state_ref();
-            let mut state = state.write();
-            state
-                .config_mut()
-                .options_mut()
-                .set(&key, &value)
-                .map_err(|error| invalid_value(name, &value, &error.to_string()))?;
+            set_engine_option(session, name, &key, &value)?;
         }
         self.values().current.insert(key.clone(), value.clone());
         self.apply(&key, session)?;
