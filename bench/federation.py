@@ -667,6 +667,10 @@ def main() -> int:
             path = RESULTS_DIR / f"federation-{now:%Y-%m-%d-%H%M%S}.md"
         path.write_text(text)
         log(f"written to {path}")
+        if os.environ.get("RESULTS_JSON"):
+            Path(os.environ["RESULTS_JSON"]).write_text(json.dumps(
+                {"machine": machine, "postgres": pg_version, "aggregate": agg,
+                 "extraction": extraction, "notes": notes}, indent=1, default=str))
         return 0
     except BenchError as e:
         log(f"error: {e}")

@@ -6,7 +6,7 @@
 #   EXTRACT_MODES="plain fetch" FETCH_COUNT=10000
 #   TRIBUTARY_BIN=path/to/tributary (default target/release/tributary, built
 #   here if missing) PG_BIN=/usr/lib/postgresql/15/bin BENCH_TMPDIR=/tmp
-#   RESULTS_DIR=bench/results KEEP_TMP=1
+#   RESULTS_DIR=bench/results RESULTS_JSON=path KEEP_TMP=1
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
