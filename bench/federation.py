@@ -64,7 +64,7 @@ RUNS = max(1, env_int("RUNS", 5))
 WARMUP = env_int("WARMUP", 1)
 EXTRACT_RUNS = max(1, env_int("EXTRACT_RUNS", 3))
 FETCH_COUNT = max(1, env_int("FETCH_COUNT", 10_000))
-EXTRACT_MODES = os.environ.get("EXTRACT_MODES", "plain fetch http").split()
+EXTRACT_MODES = os.environ.get("EXTRACT_MODES", "copy plain fetch http").split()
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 TRIBUTARY_BIN = Path(os.environ.get("TRIBUTARY_BIN", REPO / "target/release/tributary"))
 RESULTS_DIR = Path(os.environ.get("RESULTS_DIR", BENCH_DIR / "results"))
@@ -72,8 +72,8 @@ KEEP_TMP = os.environ.get("KEEP_TMP", "") not in ("", "0")
 START_TIMEOUT = 180  # seconds for the gateway to listen (debug builds are slow)
 
 for mode in EXTRACT_MODES:
-    if mode not in ("plain", "fetch", "http"):
-        sys.exit(f"EXTRACT_MODES: unknown mode {mode!r} (use plain, fetch and/or http)")
+    if mode not in ("copy", "plain", "fetch", "http"):
+        sys.exit(f"EXTRACT_MODES: unknown mode {mode!r} (use copy, plain, fetch and/or http)")
 
 # The filtered aggregate: count, sum, min and max are on Tributary's pushdown
 # allowlist (avg over numeric is not), so the whole statement runs in
@@ -84,7 +84,7 @@ AGG_SELECT = (
     "min(l_extendedprice) AS min_price, max(l_discount) AS max_disc "
     "FROM {table} WHERE " + AGG_WHERE + " GROUP BY l_returnflag ORDER BY l_returnflag"
 )
-EXTRACT_SELECT = "SELECT id, k, price, label, d FROM {table}"
+EXTRACT_SELECT = "SELECT id, k, price, label, d, ts, flag, qty, code, ratio FROM {table}"
 # Small results for the cache: the aggregate above, and a point lookup (a
 # sequential scan in PostgreSQL: lineitem has no index).
 LOOKUP_SELECT = "SELECT l_orderkey, l_quantity, l_comment FROM {table} WHERE l_orderkey = 4242"
@@ -125,14 +125,24 @@ CREATE TABLE big (
     k     integer       NOT NULL,
     price numeric(12,2) NOT NULL,
     label text          NOT NULL,
-    d     date          NOT NULL
+    d     date          NOT NULL,
+    ts    timestamp     NOT NULL,
+    flag  boolean       NOT NULL,
+    qty   smallint      NOT NULL,
+    code  char(8)       NOT NULL,
+    ratio double precision NOT NULL
 );
 INSERT INTO big
 SELECT g,
        (g % 1000)::int,
        ((g * 7919) % 10000000) / 100.0,
        'item-' || g,
-       DATE '2000-01-01' + (g % 9000)::int
+       DATE '2000-01-01' + (g % 9000)::int,
+       TIMESTAMP '2020-01-01' + (g % 100000) * INTERVAL '1 minute',
+       g % 3 = 0,
+       (g % 500)::smallint,
+       lpad((g % 99991)::text, 8, '0'),
+       (g % 1000) / 7.0
 FROM generate_series(1, {rows}::bigint) AS g;
 CREATE UNIQUE INDEX big_id ON big (id);
 """
@@ -365,6 +375,8 @@ def extract_once(conn: list, sql: str, mode: str) -> dict:
         args = ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
         if mode == "fetch":
             args += ["-v", f"FETCH_COUNT={FETCH_COUNT}"]
+        if mode == "copy":
+            sql = f"COPY ({sql}) TO STDOUT"
         args += [*conn, "-c", sql]
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
@@ -484,9 +496,11 @@ def report(machine: dict, pg_version: str, agg: dict, extraction: list, notes: l
                    f"{fmt_ms(row['tributary'])} | {fmt_ms(row['hit'])} | **{ratio:.3f}×** |")
 
     out += ["", "## Extraction", "",
-            f"`{EXTRACT_SELECT.format(table='big')}`: {EXTRACT_ROWS:,} rows, 5 columns "
-            "(bigint, int, numeric(12,2), text, date), read by psql -A -t and counted. "
-            f"Median of {EXTRACT_RUNS} run(s). Client modes: `plain` = psql holds the whole "
+            f"`{EXTRACT_SELECT.format(table='big')}`: {EXTRACT_ROWS:,} rows, 10 columns "
+            "(bigint, int, numeric(12,2), text, date, timestamp, boolean, smallint, char(8), "
+            "double precision), read by psql -A -t and counted. "
+            f"Median of {EXTRACT_RUNS} run(s). Client modes: `copy` = psql running "
+            "`COPY (…) TO STDOUT` (text format) on each path; `plain` = psql holds the whole "
             f"result; `fetch` = psql FETCH_COUNT={FETCH_COUNT} (a cursor); `http` = curl POSTing "
             "to Tributary's `/v1/query` for CSV, streamed (its ratio is to PostgreSQL's `fetch`). "
             "Gateway memory is VmHWM from /proc/<pid>/status, on a fresh gateway per mode, "

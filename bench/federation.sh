@@ -3,7 +3,7 @@
 # aggregate (ratio of medians) and a large extraction (rows/s, the gateway's
 # peak RSS). See bench/README.md. Environment:
 #   ROWS=1000000 EXTRACT_ROWS=10000000 RUNS=5 EXTRACT_RUNS=3 WARMUP=1
-#   EXTRACT_MODES="plain fetch" FETCH_COUNT=10000
+#   EXTRACT_MODES="copy plain fetch http" FETCH_COUNT=10000
 #   TRIBUTARY_BIN=path/to/tributary (default target/release/tributary, built
 #   here if missing) PG_BIN=/usr/lib/postgresql/15/bin BENCH_TMPDIR=/tmp
 #   RESULTS_DIR=bench/results RESULTS_JSON=path KEEP_TMP=1
