@@ -25,6 +25,7 @@ use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::copy::CopyData;
 use futures::StreamExt;
 
+use crate::copy_text;
 use crate::read_only::query_only;
 use crate::settings::user_error;
 use crate::sqlstate::codes;
@@ -335,6 +336,17 @@ impl CopyOut {
         let header =
             (self.header && self.format == CopyFormat::Csv).then(|| self.header_line(&fields));
         let binary = self.format == CopyFormat::Binary;
+        // The delimiter was checked to be one character by `encoder`; a
+        // multi-byte one is left to the general encoder.
+        let text = match (&self.format, self.delimiter.as_deref()) {
+            (CopyFormat::Text, None) => Some(b'\t'),
+            (CopyFormat::Text, Some(d)) if d.len() == 1 => d.bytes().next(),
+            _ => None,
+        }
+        .map(|delimiter| {
+            let null = self.null.clone().unwrap_or_else(|| "\\N".to_owned());
+            (delimiter, null.into_bytes())
+        });
         let batches = frame.execute_stream().await.map_err(api)?;
         let rows = CopyRows {
             batches,
@@ -342,6 +354,7 @@ impl CopyOut {
             fields,
             header,
             binary,
+            text,
             wrote_any: false,
         };
         let data = futures::stream::unfold(rows, |mut rows| async move {
@@ -365,6 +378,8 @@ struct CopyRows {
     fields: Arc<Vec<FieldInfo>>,
     header: Option<Vec<u8>>,
     binary: bool,
+    /// Text format: its delimiter and NULL string, for the batch encoder.
+    text: Option<(u8, Vec<u8>)>,
     wrote_any: bool,
 }
 
@@ -397,6 +412,12 @@ impl CopyRows {
     }
 
     fn encode(&mut self, batch: &RecordBatch) -> Vec<PgWireResult<CopyData>> {
+        if let Some((delimiter, null)) = &self.text
+            && let Some(rows) = copy_text::encode_rows(batch, *delimiter, null)
+        {
+            self.wrote_any |= !rows.is_empty();
+            return rows.into_iter().map(|row| Ok(CopyData::new(row))).collect();
+        }
         let schema = batch.schema();
         let mut out = Vec::with_capacity(batch.num_rows());
         for row in 0..batch.num_rows() {

@@ -9,6 +9,7 @@
 
 mod cancel;
 mod copy;
+mod copy_text;
 mod execution;
 mod in_flight;
 pub mod parameters;
