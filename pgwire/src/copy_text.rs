@@ -326,9 +326,10 @@ mod tests {
             arrow_schema_to_pg_fields(&batch.schema(), &Format::UnifiedText, None)
                 .expect("pg fields"),
         );
-        let mut options = CopyTextOptions::default();
-        options.delimiter = delimiter.into();
-        options.null_string = null.into();
+        let options = CopyTextOptions {
+            delimiter: delimiter.into(),
+            null_string: null.into(),
+        };
         let mut encoder = CopyEncoder::new_text(fields.clone(), options);
         let mut out = Vec::new();
         for row in 0..batch.num_rows() {
