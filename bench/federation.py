@@ -472,11 +472,17 @@ def report(machine: dict, pg_version: str, agg: dict, extraction: list, notes: l
             f"{WARMUP} warm-up run(s) dropped.", "",
             "| path | median ms | min ms | max ms | runs |",
             "| --- | ---: | ---: | ---: | ---: |"]
-    for label, key in (("PostgreSQL directly", "postgres"), ("through Tributary", "tributary")):
-        t = agg[key]
-        out.append(f"| {label} | {fmt_ms(t)} | {min(t):.2f} | {max(t):.2f} | {len(t)} |")
+    for label, key in (("PostgreSQL directly", "postgres"), ("through Tributary", "tributary"),
+                       ("through postgres_fdw (same server)", "postgres_fdw")):
+        t = agg.get(key)
+        if t:
+            out.append(f"| {label} | {fmt_ms(t)} | {min(t):.2f} | {max(t):.2f} | {len(t)} |")
     ratio = statistics.median(agg["tributary"]) / statistics.median(agg["postgres"])
-    out += ["", f"**Ratio Tributary / PostgreSQL (median): {ratio:.2f}×**", "",
+    out += ["", f"**Ratio Tributary / PostgreSQL (median): {ratio:.2f}×**"]
+    if agg.get("postgres_fdw"):
+        fdw = statistics.median(agg["tributary"]) / statistics.median(agg["postgres_fdw"])
+        out += ["", f"**Ratio Tributary / postgres_fdw (median): {fdw:.2f}×**"]
+    out += ["",
             f"- Same rows on both paths: {'yes' if agg['same'] else 'NO'}",
             f"- Pushed down whole: {'yes' if agg['pushed'] else 'NO'}"
             + (f" (evaluated in Tributary: {', '.join(agg['local_ops'])})" if agg["local_ops"] else ""),
@@ -595,9 +601,23 @@ def main() -> int:
             notes.append("The aggregate's rows differ between the two paths:\n\n"
                          f"```\npostgres:\n{rows_pg}tributary:\n{rows_tr}```")
         log(f"timing the aggregate, {WARMUP} warm-up + {RUNS} runs per path")
+        # postgres_fdw: the federated baseline, a second database on the
+        # same server reaching `bench` through a foreign table.
+        run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", *pg.psql_args("postgres"), "-c",
+             "CREATE DATABASE fdw"])
+        run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", *pg.psql_args("fdw"), "-c",
+             "CREATE EXTENSION postgres_fdw; "
+             "CREATE SERVER bench FOREIGN DATA WRAPPER postgres_fdw "
+             f"OPTIONS (host '127.0.0.1', port '{pg.port}', dbname 'bench'); "
+             "CREATE USER MAPPING FOR postgres SERVER bench OPTIONS (user 'postgres'); "
+             "IMPORT FOREIGN SCHEMA public LIMIT TO (lineitem) FROM SERVER bench INTO public;"])
+        rows_fdw = psql(pg.psql_args("fdw"), agg_pg_sql)
+        if sorted(rows_fdw.splitlines()) != sorted(rows_pg.splitlines()):
+            notes.append("The aggregate through postgres_fdw differs from PostgreSQL's.")
         agg = {
             "postgres": time_in_session(pg.psql_args(), agg_pg_sql, WARMUP, RUNS),
             "tributary": time_in_session(gateway.psql_args(), agg_tr_sql, WARMUP, RUNS),
+            "postgres_fdw": time_in_session(pg.psql_args("fdw"), agg_pg_sql, WARMUP, RUNS),
             "same": same, "pushed": pushed, "base_sql": plan["base_sql"],
             "local_ops": plan["local_ops"],
         }
