@@ -142,6 +142,16 @@ impl Sources {
         })?;
         let store = CatalogStore::open(&settings.data_dir)?;
         let fixed = fixed_sources(settings)?;
+        let cache = ResultCache::new(
+            settings
+                .config
+                .as_ref()
+                .map(ConfigFile::cache_limits)
+                .unwrap_or_default(),
+        );
+        for (name, fixed) in &fixed {
+            cache.set_policy(name, Some(fixed.cache));
+        }
         let mut specs: Vec<SourceSpec> = fixed.values().map(|f| f.spec.clone()).collect();
         for stored in store.sources()? {
             if fixed.contains_key(&stored.name) {
@@ -151,7 +161,11 @@ impl Sources {
                 );
                 continue;
             }
-            let spec = serde_json::from_str::<Value>(&stored.definition)
+            let definition = serde_json::from_str::<Value>(&stored.definition);
+            if let Ok(definition) = &definition {
+                cache.set_policy(&stored.name, policy_of(&stored.name, definition));
+            }
+            let spec = definition
                 .map_err(|e| e.to_string())
                 .and_then(|definition| resolve(&stored.name, &definition, &settings.data_dir))
                 .unwrap_or_else(|reason| SourceSpec::Unavailable {
@@ -163,23 +177,7 @@ impl Sources {
         let (context, live) = build_session(&specs, tributary_pgwire::EMULATED_SERVER_VERSION)
             .await
             .context("cannot set up the query engine")?;
-        let cache = ResultCache::new(
-            settings
-                .config
-                .as_ref()
-                .map(ConfigFile::cache_limits)
-                .unwrap_or_default(),
-        );
-        for (name, fixed) in &fixed {
-            cache.set_policy(name, Some(fixed.cache));
-        }
-        for stored in store.sources()? {
-            if !fixed.contains_key(&stored.name)
-                && let Ok(definition) = serde_json::from_str::<Value>(&stored.definition)
-            {
-                cache.set_policy(&stored.name, policy_of(&stored.name, &definition));
-            }
-        }
+
         let sources = Self {
             live,
             store,

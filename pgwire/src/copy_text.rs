@@ -81,33 +81,15 @@ impl<'a> Column<'a> {
         })
     }
 
-    fn is_null(&self, row: usize) -> bool {
-        match self {
-            Self::Int8(a) => a.is_null(row),
-            Self::Int16(a) => a.is_null(row),
-            Self::Int32(a) => a.is_null(row),
-            Self::Int64(a) => a.is_null(row),
-            Self::UInt8(a) => a.is_null(row),
-            Self::UInt16(a) => a.is_null(row),
-            Self::UInt32(a) => a.is_null(row),
-            Self::Float32(a) => a.is_null(row),
-            Self::Float64(a) => a.is_null(row),
-            Self::Boolean(a) => a.is_null(row),
-            Self::Utf8(a) => a.is_null(row),
-            Self::LargeUtf8(a) => a.is_null(row),
-            Self::Utf8View(a) => a.is_null(row),
-            Self::Date32(a) => a.is_null(row),
-            Self::TimestampSecond(a) => a.is_null(row),
-            Self::TimestampMillisecond(a) => a.is_null(row),
-            Self::TimestampMicrosecond(a) => a.is_null(row),
-            Self::TimestampNanosecond(a) => a.is_null(row),
-            Self::Decimal128(a, _) => a.is_null(row),
-        }
-    }
-
     /// Writes the value's text, unescaped, into `out`. False when this
     /// value has no text here (the general encoder decides).
-    fn write(&self, row: usize, out: &mut String, options: &FormatOptions) -> bool {
+    fn write(
+        &self,
+        row: usize,
+        out: &mut String,
+        scratch: &mut BytesMut,
+        options: &FormatOptions,
+    ) -> bool {
         match self {
             Self::Int8(a) => write_display(out, a.value(row)),
             Self::Int16(a) => write_display(out, a.value(row)),
@@ -116,8 +98,8 @@ impl<'a> Column<'a> {
             Self::UInt8(a) => write_display(out, a.value(row)),
             Self::UInt16(a) => write_display(out, a.value(row)),
             Self::UInt32(a) => write_display(out, a.value(row)),
-            Self::Float32(a) => write_float(out, &a.value(row), &Type::FLOAT4, options),
-            Self::Float64(a) => write_float(out, &a.value(row), &Type::FLOAT8, options),
+            Self::Float32(a) => write_float(out, scratch, &a.value(row), &Type::FLOAT4, options),
+            Self::Float64(a) => write_float(out, scratch, &a.value(row), &Type::FLOAT8, options),
             Self::Boolean(a) => {
                 out.push(if a.value(row) { 't' } else { 'f' });
                 true
@@ -151,18 +133,20 @@ fn push(out: &mut String, text: &str) -> bool {
     true
 }
 
-/// Floats through pgwire's own text (extra_float_digits, NaN, Infinity).
+/// Floats through pgwire's own text (extra_float_digits, NaN, Infinity),
+/// into a buffer reused across values.
 fn write_float<T: ToSqlText>(
     out: &mut String,
+    scratch: &mut BytesMut,
     value: &T,
     ty: &Type,
     options: &FormatOptions,
 ) -> bool {
-    let mut bytes = BytesMut::new();
-    if value.to_sql_text(ty, &mut bytes, options).is_err() {
+    scratch.clear();
+    if value.to_sql_text(ty, scratch, options).is_err() {
         return false;
     }
-    match std::str::from_utf8(&bytes) {
+    match std::str::from_utf8(scratch) {
         Ok(text) => push(out, text),
         Err(_) => false,
     }
@@ -242,26 +226,28 @@ fn write_decimal(out: &mut String, unscaled: i128, scale: u32) -> bool {
 /// The rows of `batch` as COPY text, one `Bytes` per row (its newline
 /// included), or `None` when the general encoder must do it.
 pub(crate) fn encode_rows(batch: &RecordBatch, delimiter: u8, null: &[u8]) -> Option<Vec<Bytes>> {
+    // Each column with its array, whose validity says which values are NULL.
     let columns = batch
         .columns()
         .iter()
-        .map(Column::of)
+        .map(|array| Column::of(array).map(|column| (array, column)))
         .collect::<Option<Vec<_>>>()?;
     let options = FormatOptions::default();
     let mut buffer = BytesMut::with_capacity(batch.get_array_memory_size().max(1024));
     let mut value = String::new();
+    let mut scratch = BytesMut::new();
     let mut ends = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
-        for (index, column) in columns.iter().enumerate() {
+        for (index, (array, column)) in columns.iter().enumerate() {
             if index > 0 {
                 buffer.put_u8(delimiter);
             }
-            if column.is_null(row) {
+            if array.is_null(row) {
                 buffer.put_slice(null);
                 continue;
             }
             value.clear();
-            if !column.write(row, &mut value, &options) {
+            if !column.write(row, &mut value, &mut scratch, &options) {
                 return None;
             }
             escape_into(&mut buffer, value.as_bytes(), delimiter);

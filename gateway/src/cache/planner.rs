@@ -16,7 +16,7 @@ use datafusion::optimizer::AnalyzerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::StreamExt;
 
-use super::key::{Cacheable, Uncacheable, analyze, calls_non_immutable};
+use super::key::{Cacheable, analyze, calls_non_immutable};
 use super::store_exec::{Pending, StoreExec};
 use super::{CacheOptions, CacheStatus, CachedResult, Flight, Lookup, ResultCache};
 
@@ -90,11 +90,9 @@ impl CachingQueryPlanner {
         {
             return bypass().await;
         }
-        let entry = match analyze(plan, session, &options.identity, options.ttl, cache).await? {
-            Ok(entry) => entry,
-            Err(Uncacheable::NotAQuery | Uncacheable::Volatile | Uncacheable::Unkept) => {
-                return bypass().await;
-            }
+        // Whatever the reason a result is not kept, the query runs as usual.
+        let Ok(entry) = analyze(plan, session, &options.identity, options.ttl, cache).await? else {
+            return bypass().await;
         };
         if !options.read {
             // `no-cache`: a fresh answer, which then replaces the kept one.
