@@ -53,6 +53,16 @@ if ! cmp -s tests/clients/superset-requirements.txt "$superset_venv/requirements
   cp tests/clients/superset-requirements.txt "$superset_venv/requirements.txt"
 fi
 export TRIBUTARY_SUPERSET_VENV="$PWD/$superset_venv"
+# pysqlbridge, the TDS server standing in for SQL Server: its own venv.
+bridge_venv=target/pysqlbridge-venv
+if ! cmp -s tests/clients/pysqlbridge-requirements.txt "$bridge_venv/requirements.txt"; then
+  step "python pysqlbridge venv ($bridge_venv)"
+  rm -rf "$bridge_venv"
+  python3 -m venv "$bridge_venv"
+  "$bridge_venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/pysqlbridge-requirements.txt
+  cp tests/clients/pysqlbridge-requirements.txt "$bridge_venv/requirements.txt"
+fi
+export TRIBUTARY_PYSQLBRIDGE="$PWD/$bridge_venv/bin/pysqlbridge"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

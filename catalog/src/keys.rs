@@ -82,7 +82,7 @@ impl DatabaseKeys {
         for KeySource { source, renamed } in self.sources() {
             let default = source.spec().default_schema();
             for key in source.keys().iter() {
-                let Some(key) = rename(key, default, renamed.as_deref()) else {
+                let Some(key) = rename(key, &default, renamed.as_deref()) else {
                     continue;
                 };
                 keys.push(NamedKey {

@@ -83,7 +83,7 @@ impl Registry {
 pub(crate) fn remote_status(source: &RemoteSource) -> SourceStatus {
     SourceStatus {
         name: source.name().to_owned(),
-        default_schema: source.spec().default_schema().to_owned(),
+        default_schema: source.spec().default_schema().into_owned(),
         tables: source.table_names(),
         problems: source.problems(),
     }

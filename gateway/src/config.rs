@@ -16,7 +16,8 @@ use toml::Spanned;
 use tributary_catalog::SourceSpec;
 use tributary_connectors::files::{CsvOptions, FileFormatKind, FilesSpec};
 use tributary_connectors::remote::{
-    DatabaseKind, DatabaseSpec, Password, SecretSource, TablePatterns, TlsMode,
+    DatabaseKind, DatabaseSpec, MssqlEncrypt, MssqlOptions, Password, SecretSource, TablePatterns,
+    TlsMode,
 };
 
 use crate::cache::{CacheLimits, SourceCaching, SourcePolicy};
@@ -95,8 +96,16 @@ pub struct RawSource {
     pub user: Option<Spanned<String>>,
     /// A reference, `{ env = … }` or `{ file = … }`; never the value.
     pub password: Option<Spanned<OptionValue>>,
-    /// disable | prefer (default) | require | verify-ca | verify-full.
+    /// postgres, mysql: disable | prefer (default) | require | verify-ca | verify-full.
     pub tls: Option<Spanned<String>>,
+    /// mssql: off (only the login) | on (default) | required.
+    pub encrypt: Option<Spanned<String>>,
+    /// mssql: accept the server's certificate unverified (default false).
+    pub trust_server_certificate: Option<bool>,
+    /// mssql: a named instance, found through the SQL Browser service.
+    pub instance: Option<Spanned<String>>,
+    /// oracle: the service to connect to (in place of `database`).
+    pub service_name: Option<Spanned<String>>,
     /// Connections kept to the database (default 10).
     pub pool_size: Option<Spanned<u32>>,
     /// e.g. "5s" (default) or "500ms".
@@ -295,16 +304,7 @@ impl ConfigFile {
             self.validate_cache(source)?;
             match source.kind.get_ref().as_str() {
                 "files" => self.validate_files(source)?,
-                "postgres" | "mysql" => self.validate_database(source)?,
-                "mssql" | "oracle" => {
-                    return Err(self.error_at(
-                        source.kind.span(),
-                        format!(
-                            "sources.kind {:?} is not available in this version (only files, postgres, mysql)",
-                            source.kind.get_ref()
-                        ),
-                    ));
-                }
+                "postgres" | "mysql" | "mssql" | "oracle" => self.validate_database(source)?,
                 other => {
                     return Err(self.error_at(
                         source.kind.span(),
@@ -402,9 +402,13 @@ impl ConfigFile {
     fn validate_database(&self, source: &RawSource) -> Result<(), ConfigError> {
         let name = source.name.get_ref();
         let kind = source.kind.get_ref();
+        let (database_key, database) = match kind.as_str() {
+            "oracle" => ("service_name", source.service_name.is_some()),
+            _ => ("database", source.database.is_some()),
+        };
         for (present, key) in [
             (source.host.is_some(), "host"),
-            (source.database.is_some(), "database"),
+            (database, database_key),
             (source.user.is_some(), "user"),
         ] {
             if !present {
@@ -425,6 +429,51 @@ impl ConfigFile {
                     format!("source {name:?}: {key} is for files sources, not {kind}"),
                 ));
             }
+        }
+        let mssql = kind == "mssql";
+        let oracle = kind == "oracle";
+        for (present, key, owner) in [
+            (
+                source.tls.is_some() && (mssql || oracle),
+                "tls",
+                "postgres and mysql (SQL Server: encrypt)",
+            ),
+            (source.encrypt.is_some() && !mssql, "encrypt", "mssql"),
+            (
+                source.trust_server_certificate.is_some() && !mssql,
+                "trust_server_certificate",
+                "mssql",
+            ),
+            (source.instance.is_some() && !mssql, "instance", "mssql"),
+            (
+                source.service_name.is_some() && !oracle,
+                "service_name",
+                "oracle",
+            ),
+            (
+                source.database.is_some() && oracle,
+                "database",
+                "postgres, mysql and mssql (Oracle: service_name)",
+            ),
+        ] {
+            if present {
+                return Err(self.error_at(
+                    source.name.span(),
+                    format!("source {name:?}: {key} is for {owner} sources, not {kind}"),
+                ));
+            }
+        }
+        if let Some(encrypt) = &source.encrypt
+            && MssqlEncrypt::from_name(encrypt.get_ref()).is_none()
+        {
+            return Err(self.error_at(
+                encrypt.span(),
+                format!(
+                    "sources.encrypt {:?}: expected one of {}",
+                    encrypt.get_ref(),
+                    MssqlEncrypt::NAMES.join(", ")
+                ),
+            ));
         }
         if let Some(password) = &source.password
             && !matches!(password.get_ref(), OptionValue::Reference(_))
@@ -504,6 +553,8 @@ impl ConfigFile {
         match raw.kind.get_ref().as_str() {
             "postgres" => return resolve_database(raw, DatabaseKind::Postgres, data_dir),
             "mysql" => return resolve_database(raw, DatabaseKind::Mysql, data_dir),
+            "mssql" => return resolve_database(raw, DatabaseKind::Mssql, data_dir),
+            "oracle" => return resolve_database(raw, DatabaseKind::Oracle, data_dir),
             _ => {}
         }
         let mut options = BTreeMap::new();
@@ -601,7 +652,10 @@ fn resolve_database(raw: &RawSource, kind: DatabaseKind, data_dir: &Path) -> Sou
             .as_ref()
             .map(|p| *p.get_ref())
             .unwrap_or(kind.default_port()),
-        database: text(&raw.database),
+        database: match kind {
+            DatabaseKind::Oracle => text(&raw.service_name),
+            _ => text(&raw.database),
+        },
         user: text(&raw.user),
         password,
         tls: raw
@@ -614,6 +668,15 @@ fn resolve_database(raw: &RawSource, kind: DatabaseKind, data_dir: &Path) -> Sou
         refresh_interval: duration(&raw.refresh_interval, Duration::from_secs(60)),
         tables: TablePatterns::new(&raw.include, &raw.exclude).unwrap_or_default(),
         pushdown: raw.pushdown.unwrap_or(true),
+        mssql: MssqlOptions {
+            encrypt: raw
+                .encrypt
+                .as_ref()
+                .and_then(|e| MssqlEncrypt::from_name(e.get_ref()))
+                .unwrap_or_default(),
+            trust_server_certificate: raw.trust_server_certificate.unwrap_or(false),
+            instance: raw.instance.as_ref().map(|i| i.get_ref().clone()),
+        },
         kind,
         name,
     })

@@ -3,8 +3,10 @@
 
 mod databases;
 mod gateway;
+mod mssql;
 mod s3;
 
 pub use databases::{DATABASE_PASSWORD, MariaDbServer, PostgresServer};
 pub use gateway::{Gateway, cli, tributary_binary};
+pub use mssql::MssqlServer;
 pub use s3::{ACCESS_KEY, S3Server, SECRET_KEY};

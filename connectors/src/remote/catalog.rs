@@ -32,7 +32,7 @@ pub struct RemoteSource {
 struct State {
     database: Option<Arc<dyn Database>>,
     /// Why the last attempt to open or list failed.
-    failure: Option<String>,
+    failure: Option<SourceError>,
     /// Only what the include/exclude patterns expose.
     listing: Arc<Listing>,
     /// Keys of the exposed tables (foreign keys only between exposed tables).
@@ -92,7 +92,7 @@ impl RemoteSource {
 
     /// Why the source cannot be queried now, if it cannot.
     pub fn problems(&self) -> Vec<String> {
-        self.read(|s| s.failure.iter().cloned().collect())
+        self.read(|s| s.failure.iter().map(ToString::to_string).collect())
     }
 
     /// Every exposed table as `schema.table`.
@@ -137,7 +137,7 @@ impl RemoteSource {
                 Ok(count)
             }
             Err(error) => {
-                self.write(|s| s.failure = Some(error.to_string()));
+                self.write(|s| s.failure = Some(error.clone()));
                 Err(error)
             }
         }
@@ -155,7 +155,7 @@ impl RemoteSource {
                             source_name: self.spec.name.clone(),
                             reason: format!("password: {reason}"),
                         };
-                        self.write(|s| s.failure = Some(error.to_string()));
+                        self.write(|s| s.failure = Some(error.clone()));
                         return Err(error);
                     }
                 }
@@ -174,7 +174,7 @@ impl RemoteSource {
                 Ok(database)
             }
             Err(error) => {
-                self.write(|s| s.failure = Some(error.to_string()));
+                self.write(|s| s.failure = Some(error.clone()));
                 Err(error)
             }
         }
@@ -189,12 +189,22 @@ impl RemoteSource {
         drop(self.refresh().await);
         self.read(|s| match (&s.database, &s.failure) {
             (Some(database), _) => Ok(database.clone()),
-            (None, failure) => Err(self.unavailable(failure.clone().unwrap_or_default())),
+            (None, Some(failure)) => Err(self.unavailable(failure)),
+            (None, None) => Err(self.unavailable_because(String::new())),
         })
     }
 
-    /// Rewraps a remembered failure (its text already names the source).
-    fn unavailable(&self, failure: String) -> SourceError {
+    /// A remembered failure as the query's error: a refused login keeps
+    /// its class 28 (SQL Server's 18456, say); anything else is class 08.
+    fn unavailable(&self, failure: &SourceError) -> SourceError {
+        if failure.sqlstate().starts_with("28") {
+            return failure.clone();
+        }
+        self.unavailable_because(failure.to_string())
+    }
+
+    /// Rewraps a failure's text (it already names the source).
+    fn unavailable_because(&self, failure: String) -> SourceError {
         let prefix = format!("source \"{}\" is unavailable: ", self.spec.name);
         SourceError::Unavailable {
             source_name: self.spec.name.clone(),
@@ -238,7 +248,7 @@ impl RemoteSource {
 
     fn schema_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.read(|s| s.listing.keys().cloned().collect());
-        let default = self.spec.default_schema().to_owned();
+        let default = self.spec.default_schema().into_owned();
         if !names.contains(&default) {
             names.push(default);
         }
@@ -406,7 +416,7 @@ impl RemoteSchema {
 
     /// `tributary.<source>`: the source's default schema.
     pub fn default_of(source: Arc<RemoteSource>) -> Self {
-        let schema = source.spec.default_schema().to_owned();
+        let schema = source.spec.default_schema().into_owned();
         Self { source, schema }
     }
 }

@@ -69,6 +69,8 @@ pub(crate) async fn open(
         match spec.kind {
             DatabaseKind::Postgres => open_postgres(spec, password, endpoint.clone()).await,
             DatabaseKind::Mysql => open_mysql(spec, password, endpoint.clone()).await,
+            DatabaseKind::Mssql => super::mssql::open(spec, password, endpoint.clone()).await,
+            DatabaseKind::Oracle => super::oracle::open(spec, password, endpoint.clone()).await,
         }
     })
     .await;
@@ -86,7 +88,7 @@ fn secret(value: impl Into<String>) -> SecretString {
 
 /// The library's errors carry advice on several lines; the first says what
 /// happened.
-fn first_line(error: &dyn std::error::Error) -> String {
+pub(crate) fn first_line(error: &dyn std::error::Error) -> String {
     let text = error.to_string();
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or_default().to_owned();
@@ -243,6 +245,7 @@ impl Database for Postgres {
             pool: Arc::clone(&self.pool),
             positional_names: false,
             cancel_of: |connection, _| postgres_cancel(connection),
+            dialect_rewrite: None,
         });
         Ok(federated(executor, reference, sql_table, self.policy))
     }
@@ -351,6 +354,7 @@ impl Database for Mysql {
             // MySQL's names, not DataFusion's.
             positional_names: true,
             cancel_of: mysql_cancel,
+            dialect_rewrite: None,
         });
         Ok(federated(
             executor,
@@ -364,7 +368,7 @@ impl Database for Mysql {
     }
 }
 
-fn listing_of(pairs: impl IntoIterator<Item = (String, String)>) -> Listing {
+pub(crate) fn listing_of(pairs: impl IntoIterator<Item = (String, String)>) -> Listing {
     let mut listing = Listing::new();
     for (schema, table) in pairs {
         listing.entry(schema).or_default().push(table);
@@ -372,7 +376,7 @@ fn listing_of(pairs: impl IntoIterator<Item = (String, String)>) -> Listing {
     listing
 }
 
-async fn connect<T: 'static, P: 'static>(
+pub(crate) async fn connect<T: 'static, P: 'static>(
     pool: &Arc<dyn DbConnectionPool<T, P> + Send + Sync>,
     source_name: &str,
 ) -> Result<Box<dyn DbConnection<T, P>>, SourceError> {
@@ -382,7 +386,7 @@ async fn connect<T: 'static, P: 'static>(
 }
 
 /// The driver's own connection behind the library's boxed one.
-fn downcast<'a, C: 'static, T, P>(
+pub(crate) fn downcast<'a, C: 'static, T, P>(
     connection: &'a dyn DbConnection<T, P>,
     source_name: &str,
 ) -> Result<&'a C, SourceError> {
@@ -396,7 +400,7 @@ fn downcast<'a, C: 'static, T, P>(
 
 /// A provider the federation optimizer can merge with other tables of the
 /// same source; `fallback` is used where federation does not apply.
-fn federated(
+pub(crate) fn federated(
     executor: Arc<dyn SQLExecutor>,
     reference: TableReference,
     fallback: Arc<dyn TableProvider>,

@@ -82,7 +82,38 @@ pub fn remote_sqlstate(error: &(dyn StdError + 'static)) -> Option<String> {
         if let Some(mysql_async::Error::Server(server)) = e.downcast_ref::<mysql_async::Error>() {
             return Some(server.state.clone());
         }
+        if let Some(tiberius::error::Error::Server(token)) =
+            e.downcast_ref::<tiberius::error::Error>()
+        {
+            return mssql_sqlstate(token.code()).map(str::to_owned);
+        }
         None
+    })
+}
+
+/// The SQLSTATE of a SQL Server error number (SQL Server has none of its
+/// own on the wire). Unknown numbers keep the generic class.
+pub(crate) fn mssql_sqlstate(number: u32) -> Option<&'static str> {
+    Some(match number {
+        // Login failed; cannot open the database the login asked for.
+        18456 | 18452 | 18486 | 18487 | 18488 => "28000",
+        4060 => "3D000",
+        208 => "42P01",
+        207 => "42703",
+        209 => "42702",
+        2812 => "42883",
+        102 | 156 | 170 | 105 => "42601",
+        229 | 230 | 262 | 300 => "42501",
+        8134 => "22012",
+        220 | 232 | 8115 => "22003",
+        245 | 8114 | 241 | 242 | 295 => "22P02",
+        8152 | 2628 => "22001",
+        515 => "23502",
+        547 => "23503",
+        2601 | 2627 => "23505",
+        1205 => "40P01",
+        3701 => "42P01",
+        _ => return None,
     })
 }
 
@@ -90,6 +121,12 @@ fn is_connection_failure(error: &(dyn StdError + 'static)) -> bool {
     chain(error).any(|e| {
         if let Some(pg) = e.downcast_ref::<tokio_postgres::Error>() {
             return pg.is_closed();
+        }
+        if let Some(tds) = e.downcast_ref::<tiberius::error::Error>() {
+            return matches!(
+                tds,
+                tiberius::error::Error::Io { .. } | tiberius::error::Error::Tls(_)
+            );
         }
         if let Some(my) = e.downcast_ref::<mysql_async::Error>() {
             return matches!(my, mysql_async::Error::Io(_))
@@ -123,6 +160,12 @@ fn innermost_message(error: &(dyn StdError + 'static)) -> String {
             return server.message.clone();
         }
         return my.to_string();
+    }
+    if let Some(tds) = chain(error).find_map(|e| e.downcast_ref::<tiberius::error::Error>()) {
+        return match tds {
+            tiberius::error::Error::Server(token) => token.message().to_owned(),
+            other => other.to_string(),
+        };
     }
     let last = chain(error).last().unwrap_or(error);
     last.to_string()

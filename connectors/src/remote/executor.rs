@@ -46,6 +46,9 @@ pub(crate) struct SourceExecutor<T: 'static, P: 'static> {
     pub positional_names: bool,
     /// How to stop a statement on one of the pool's connections.
     pub cancel_of: CancelOf<T, P>,
+    /// What the unparser's standard SQL needs to become the database's
+    /// dialect (T-SQL's TOP, Oracle's FETCH FIRST).
+    pub dialect_rewrite: Option<fn(Statement) -> Statement>,
 }
 
 #[async_trait]
@@ -75,16 +78,21 @@ impl<T: 'static, P: 'static> SQLExecutor for SourceExecutor<T, P> {
     /// statement sent (`rewritten_executor_sql=…`).
     fn ast_analyzer(&self) -> Option<AstAnalyzer> {
         let mut inner = self.inner.ast_analyzer();
-        if !self.positional_names {
+        let rewrite = self.dialect_rewrite;
+        if !self.positional_names && rewrite.is_none() {
             return inner;
         }
+        let positional_names = self.positional_names;
         Some(Box::new(move |statement| {
             let mut statement = match inner.as_mut() {
                 Some(analyzer) => analyzer(statement)?,
                 None => statement,
             };
+            if let Some(rewrite) = rewrite {
+                statement = rewrite(statement);
+            }
             let mut aliased = statement.clone();
-            if alias_positionally(&mut aliased).is_some() {
+            if positional_names && alias_positionally(&mut aliased).is_some() {
                 statement = aliased;
             }
             Ok(statement)

@@ -19,6 +19,8 @@ mod executor;
 mod guard;
 mod keys;
 mod local;
+mod mssql;
+mod oracle;
 mod patterns;
 mod pushdown;
 
@@ -39,6 +41,10 @@ pub enum DatabaseKind {
     Postgres,
     /// MySQL and MariaDB.
     Mysql,
+    /// SQL Server and Azure SQL.
+    Mssql,
+    /// Oracle Database, through Oracle Instant Client.
+    Oracle,
 }
 
 impl DatabaseKind {
@@ -46,6 +52,8 @@ impl DatabaseKind {
         match self {
             Self::Postgres => "postgres",
             Self::Mysql => "mysql",
+            Self::Mssql => "mssql",
+            Self::Oracle => "oracle",
         }
     }
 
@@ -53,6 +61,8 @@ impl DatabaseKind {
         match self {
             Self::Postgres => 5432,
             Self::Mysql => 3306,
+            Self::Mssql => 1433,
+            Self::Oracle => 1521,
         }
     }
 }
@@ -97,6 +107,42 @@ impl TlsMode {
             Self::VerifyFull => "verify-full",
         }
     }
+}
+
+/// SQL Server's `encrypt` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MssqlEncrypt {
+    /// Only the login is encrypted (SQL Server always encrypts it).
+    Off,
+    /// Everything, if the server can.
+    #[default]
+    On,
+    /// Everything; refuse a server that cannot.
+    Required,
+}
+
+impl MssqlEncrypt {
+    pub const NAMES: [&'static str; 3] = ["off", "on", "required"];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "off" => Self::Off,
+            "on" => Self::On,
+            "required" => Self::Required,
+            _ => return None,
+        })
+    }
+}
+
+/// What only a SQL Server source has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MssqlOptions {
+    pub encrypt: MssqlEncrypt,
+    /// Accept the server's certificate without verifying it (self-signed
+    /// certificates, as SQL Server makes by default).
+    pub trust_server_certificate: bool,
+    /// A named instance (`host\\instance`), found through SQL Browser.
+    pub instance: Option<String>,
 }
 
 /// Where a source's password comes from. It is asked for at every
@@ -156,7 +202,8 @@ pub struct DatabaseSpec {
     pub kind: DatabaseKind,
     pub host: String,
     pub port: u16,
-    /// PostgreSQL: the database to connect to. MySQL: the default schema.
+    /// PostgreSQL, SQL Server: the database to connect to. MySQL: the
+    /// default schema. Oracle: the service name.
     pub database: String,
     pub user: String,
     pub password: Option<Password>,
@@ -170,15 +217,19 @@ pub struct DatabaseSpec {
     /// filter, join and aggregate runs in the gateway. For diagnosis, and the
     /// reference the differential tests compare pushdown against.
     pub pushdown: bool,
+    pub mssql: MssqlOptions,
 }
 
 impl DatabaseSpec {
     /// The schema `tributary.<source>` shows: PostgreSQL's `public`, the
-    /// MySQL database.
-    pub fn default_schema(&self) -> &str {
+    /// MySQL database, SQL Server's `dbo`, the Oracle user's schema.
+    pub fn default_schema(&self) -> std::borrow::Cow<'_, str> {
         match self.kind {
-            DatabaseKind::Postgres => "public",
-            DatabaseKind::Mysql => &self.database,
+            DatabaseKind::Postgres => "public".into(),
+            DatabaseKind::Mysql => self.database.as_str().into(),
+            DatabaseKind::Mssql => "dbo".into(),
+            // Oracle's schema is its user, upper case there, lower case here.
+            DatabaseKind::Oracle => oracle::shown_name(&self.user.to_uppercase()).into(),
         }
     }
 }
@@ -199,6 +250,7 @@ impl fmt::Debug for DatabaseSpec {
             .field("tables", &self.tables)
             .field("refresh_interval", &self.refresh_interval)
             .field("pushdown", &self.pushdown)
+            .field("mssql", &self.mssql)
             .finish()
     }
 }

@@ -55,6 +55,11 @@ const MYSQL_FUNCTIONS: &[&str] = &["abs", "coalesce", "nullif"];
 
 const POSTGRES_AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];
 const MYSQL_AGGREGATES: &[&str] = &["count", "sum", "min", "max"];
+/// `avg` only over floats: SQL Server averages integers in integers and
+/// decimals at its own scale (see `mssql::policy`).
+const MSSQL_AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];
+/// `date_part` becomes DATEPART for the parts in `mssql::dialect::DATE_PARTS`.
+const MSSQL_FUNCTIONS: &[&str] = &["abs", "coalesce", "nullif", "date_part"];
 
 const POSTGRES_WINDOWS: &[&str] = &[
     "row_number",
@@ -106,10 +111,15 @@ impl PushdownPolicy {
             // An alias over a filtered alias loses the inner name in SQL
             // (regression: differential query `WHERE EXISTS (… AND o.amount = 0)`).
             LogicalPlan::SubqueryAlias(alias) => !filters_an_alias(&alias.input),
+            // An offset over a sort or scan that already has the limit
+            // folded in (`fetch = skip + limit`) is unparsed with that
+            // fetch as the LIMIT: `LIMIT 15 OFFSET 10` for `LIMIT 5 OFFSET
+            // 10` (DataFusion 55). The offset stays local over the pushed
+            // `LIMIT 15`.
+            LogicalPlan::Limit(limit) => !offset_over_fetch(limit),
             LogicalPlan::TableScan(_)
             | LogicalPlan::Projection(_)
             | LogicalPlan::Sort(_)
-            | LogicalPlan::Limit(_)
             | LogicalPlan::Union(_) => true,
             LogicalPlan::Aggregate(aggregate) => {
                 // DISTINCT over computed values loses its column names in SQL
@@ -135,7 +145,7 @@ impl PushdownPolicy {
                 join.null_equality == NullEquality::NullEqualsNothing
                     && !join.null_aware
                     && match self.kind {
-                        DatabaseKind::Postgres => true,
+                        DatabaseKind::Postgres | DatabaseKind::Mssql | DatabaseKind::Oracle => true,
                         DatabaseKind::Mysql => !matches!(join.join_type, JoinType::Full),
                     }
             }
@@ -162,7 +172,15 @@ impl PushdownPolicy {
                 .map(|i| i.schema().as_ref())
                 .unwrap_or(node.schema().as_ref()),
         };
-        if self.kind == DatabaseKind::Mysql && !mysql_allows_node(node, schema) {
+        // MySQL and SQL Server alike compare text by collation and sort
+        // NULLs first.
+        if self.kind != DatabaseKind::Postgres && !mysql_allows_node(node, schema) {
+            return false;
+        }
+        if self.kind == DatabaseKind::Mssql && !super::mssql::policy::allows_node(node, schema) {
+            return false;
+        }
+        if self.kind == DatabaseKind::Oracle && !super::oracle::dialect::allows_node(node, schema) {
             return false;
         }
         if !self.bytewise_text && !orders_no_text(node, schema) {
@@ -196,6 +214,14 @@ impl PushdownPolicy {
     /// One expression node, its children aside.
     fn allows_one(&self, expr: &Expr, schema: &DFSchema) -> bool {
         let postgres = self.kind == DatabaseKind::Postgres;
+        if self.kind == DatabaseKind::Mssql && !super::mssql::policy::allows_expr(expr, schema) {
+            return false;
+        }
+        if self.kind == DatabaseKind::Oracle && !super::oracle::dialect::allows_expr(expr, schema) {
+            return false;
+        }
+        // MySQL's zero dates ('0000-00-00') are NULL here but not there.
+        let zero_dates = self.kind == DatabaseKind::Mysql;
         match expr {
             Expr::Column(_) | Expr::Alias(_) => true,
             // sqlparser prints a quote after a backslash, or two quotes in a
@@ -231,9 +257,9 @@ impl PushdownPolicy {
             // MySQL's zero dates ('0000-00-00') are NULL here but not there
             // (regression: `c_zero_date IS NULL`).
             Expr::IsNull(inner) | Expr::IsNotNull(inner) => {
-                postgres || !mentions_temporal(inner, schema)
+                !zero_dates || !mentions_temporal(inner, schema)
             }
-            Expr::Not(inner) => postgres || !mentions_temporal(inner, schema),
+            Expr::Not(inner) => !zero_dates || !mentions_temporal(inner, schema),
             Expr::IsTrue(_)
             | Expr::IsFalse(_)
             | Expr::IsNotTrue(_)
@@ -245,12 +271,14 @@ impl PushdownPolicy {
             Expr::Between(between) => {
                 postgres
                     || !(is_text(&between.expr, schema)
-                        || between.negated && mentions_temporal(&between.expr, schema))
+                        || zero_dates
+                            && between.negated
+                            && mentions_temporal(&between.expr, schema))
             }
             Expr::InList(list) => {
                 postgres
                     || !(is_text(&list.expr, schema)
-                        || list.negated && mentions_temporal(&list.expr, schema))
+                        || zero_dates && list.negated && mentions_temporal(&list.expr, schema))
             }
             Expr::Case(case) => postgres || !case.expr.as_ref().is_some_and(|e| is_text(e, schema)),
             Expr::BinaryExpr(BinaryExpr { left, op, right })
@@ -265,7 +293,7 @@ impl PushdownPolicy {
                     && (postgres
                         || (!(is_comparison(*op)
                             && (is_text(left, schema) || is_text(right, schema)))
-                            && zero_dates_agree(left, *op, right, schema)))
+                            && (!zero_dates || zero_dates_agree(left, *op, right, schema))))
             }
             Expr::Like(like) => {
                 if !postgres {
@@ -287,29 +315,30 @@ impl PushdownPolicy {
                 allows_cast(&from, to) && (postgres || !to.is_unsigned_integer())
             }
             Expr::ScalarFunction(function) => {
-                let names = if postgres {
-                    POSTGRES_FUNCTIONS
-                } else {
-                    MYSQL_FUNCTIONS
+                let names = match self.kind {
+                    DatabaseKind::Postgres => POSTGRES_FUNCTIONS,
+                    DatabaseKind::Mysql => MYSQL_FUNCTIONS,
+                    DatabaseKind::Mssql => MSSQL_FUNCTIONS,
+                    DatabaseKind::Oracle => MYSQL_FUNCTIONS,
                 };
                 let name = function.name();
                 // date_part on timestamptz depends on the session time zone;
                 // MySQL's coalesce and friends see zero dates as dates.
-                let time_dependent = function.args.iter().any(|a| {
-                    if postgres {
+                let time_dependent = function.args.iter().any(|a| match self.kind {
+                    DatabaseKind::Postgres | DatabaseKind::Mssql | DatabaseKind::Oracle => {
                         name == "date_part"
                             && matches!(a.get_type(schema), Ok(DataType::Timestamp(_, Some(_))))
-                    } else {
-                        mentions_temporal(a, schema)
                     }
+                    DatabaseKind::Mysql => mentions_temporal(a, schema),
                 });
                 names.contains(&name) && !time_dependent
             }
             Expr::AggregateFunction(AggregateFunction { func, params }) => {
-                let names = if postgres {
-                    POSTGRES_AGGREGATES
-                } else {
-                    MYSQL_AGGREGATES
+                let names = match self.kind {
+                    DatabaseKind::Postgres => POSTGRES_AGGREGATES,
+                    DatabaseKind::Mysql => MYSQL_AGGREGATES,
+                    DatabaseKind::Mssql => MSSQL_AGGREGATES,
+                    DatabaseKind::Oracle => MYSQL_AGGREGATES,
                 };
                 let name = func.name();
                 let decimal_avg = name == "avg"
@@ -324,10 +353,14 @@ impl PushdownPolicy {
                     && params.args.iter().any(|a| is_text(a, schema));
                 let mysql_unlike = !postgres
                     && params.args.iter().any(|a| {
-                        // Collations decide text extremes; a zero date is
-                        // counted and is the minimum there, NULL here.
+                        // Collations decide text extremes and which texts
+                        // are distinct; a zero date is counted and is the
+                        // minimum there, NULL here.
                         matches!(name, "min" | "max") && is_text(a, schema)
-                            || matches!(name, "min" | "count") && mentions_temporal(a, schema)
+                            || params.distinct && is_text(a, schema)
+                            || zero_dates
+                                && matches!(name, "min" | "count")
+                                && mentions_temporal(a, schema)
                     });
                 names.contains(&name)
                     && !collated_extreme
@@ -352,11 +385,34 @@ impl PushdownPolicy {
         }
         match op {
             O::And | O::Or | O::Plus | O::Minus | O::Multiply | O::Modulo => true,
-            // MySQL: `/` on integers gives a decimal, `||` is OR.
-            O::Divide | O::StringConcat => self.kind == DatabaseKind::Postgres,
+            // MySQL: `/` on integers gives a decimal, `||` is OR. SQL
+            // Server divides integers as DataFusion does (decimals: see
+            // `mssql::policy`) and has no `||`.
+            O::Divide => self.kind != DatabaseKind::Mysql,
+            O::StringConcat => self.kind == DatabaseKind::Postgres,
             _ => false,
         }
     }
+}
+
+fn offset_over_fetch(limit: &datafusion::logical_expr::Limit) -> bool {
+    let skips = !matches!(
+        limit.get_skip_type(),
+        Ok(datafusion::logical_expr::SkipType::Literal(0))
+    );
+    let mut input = limit.input.as_ref();
+    while let LogicalPlan::Projection(projection) = input {
+        input = projection.input.as_ref();
+    }
+    skips
+        && matches!(
+            input,
+            LogicalPlan::Sort(Sort { fetch: Some(_), .. })
+                | LogicalPlan::TableScan(datafusion::logical_expr::TableScan {
+                    fetch: Some(_),
+                    ..
+                })
+        )
 }
 
 /// `Projection`s and `Filter`s down to another alias, with a filter among them.
@@ -430,7 +486,7 @@ fn mentions_temporal(expr: &Expr, schema: &DFSchema) -> bool {
 }
 
 /// Whether `check` holds for every node of `tree`.
-fn every<N: TreeNode>(tree: &N, mut check: impl FnMut(&N) -> bool) -> bool {
+pub(crate) fn every<N: TreeNode>(tree: &N, mut check: impl FnMut(&N) -> bool) -> bool {
     let mut holds = true;
     let _ = tree.apply(|node| {
         if check(node) {
@@ -462,7 +518,7 @@ fn zero_dates_agree(left: &Expr, op: Operator, right: &Expr, schema: &DFSchema) 
     }
 }
 
-fn is_text(expr: &Expr, schema: &DFSchema) -> bool {
+pub(crate) fn is_text(expr: &Expr, schema: &DFSchema) -> bool {
     matches!(
         expr.get_type(schema),
         Ok(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) | Err(_)

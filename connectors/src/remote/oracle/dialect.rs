@@ -1,0 +1,295 @@
+//! Oracle SQL as the unparser should write it, what the unparser cannot
+//! say in Oracle (row limits, `AS` before a table alias), and what may be
+//! pushed to Oracle at all.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
+use datafusion::sql::sqlparser::ast::{
+    self, LimitClause, ObjectName, Offset, OffsetRows, Query, Statement, TableFactor, VisitMut,
+    VisitorMut,
+};
+use datafusion::sql::unparser::dialect::Dialect;
+
+/// Words Oracle does not take as unquoted names; a lower-case name that is
+/// one of them is quoted (and so matches only a lower-case Oracle name).
+const RESERVED: &[&str] = &[
+    "access",
+    "add",
+    "all",
+    "alter",
+    "and",
+    "any",
+    "as",
+    "asc",
+    "audit",
+    "between",
+    "by",
+    "char",
+    "check",
+    "cluster",
+    "column",
+    "comment",
+    "compress",
+    "connect",
+    "create",
+    "current",
+    "date",
+    "decimal",
+    "default",
+    "delete",
+    "desc",
+    "distinct",
+    "drop",
+    "else",
+    "exclusive",
+    "exists",
+    "file",
+    "float",
+    "for",
+    "from",
+    "grant",
+    "group",
+    "having",
+    "identified",
+    "immediate",
+    "in",
+    "increment",
+    "index",
+    "initial",
+    "insert",
+    "integer",
+    "intersect",
+    "into",
+    "is",
+    "level",
+    "like",
+    "lock",
+    "long",
+    "maxextents",
+    "minus",
+    "mode",
+    "modify",
+    "noaudit",
+    "nocompress",
+    "not",
+    "nowait",
+    "null",
+    "number",
+    "of",
+    "offline",
+    "on",
+    "online",
+    "option",
+    "or",
+    "order",
+    "pctfree",
+    "prior",
+    "public",
+    "raw",
+    "rename",
+    "resource",
+    "revoke",
+    "row",
+    "rowid",
+    "rownum",
+    "rows",
+    "select",
+    "session",
+    "set",
+    "share",
+    "size",
+    "smallint",
+    "start",
+    "successful",
+    "synonym",
+    "sysdate",
+    "table",
+    "then",
+    "to",
+    "trigger",
+    "uid",
+    "union",
+    "unique",
+    "update",
+    "user",
+    "validate",
+    "values",
+    "varchar",
+    "varchar2",
+    "view",
+    "whenever",
+    "where",
+    "with",
+];
+
+pub(crate) struct OracleDialect;
+
+fn named(name: &str) -> ast::DataType {
+    ast::DataType::Custom(ObjectName::from(vec![ast::Ident::new(name)]), vec![])
+}
+
+/// A lower-case name Oracle reads, unquoted, as its upper-case name.
+fn folds_to_upper(identifier: &str) -> bool {
+    let mut chars = identifier.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '$' | '#'))
+        && !RESERVED.contains(&identifier)
+}
+
+impl Dialect for OracleDialect {
+    fn identifier_quote_style(&self, identifier: &str) -> Option<char> {
+        if folds_to_upper(identifier) {
+            None
+        } else {
+            Some('"')
+        }
+    }
+
+    fn float64_ast_dtype(&self) -> ast::DataType {
+        named("BINARY_DOUBLE")
+    }
+
+    fn int64_cast_dtype(&self) -> ast::DataType {
+        named("NUMBER(19)")
+    }
+
+    fn int32_cast_dtype(&self) -> ast::DataType {
+        named("NUMBER(10)")
+    }
+
+    fn int8_cast_dtype(&self) -> ast::DataType {
+        named("NUMBER(3)")
+    }
+
+    fn utf8_cast_dtype(&self) -> ast::DataType {
+        named("VARCHAR2(4000)")
+    }
+
+    fn large_utf8_cast_dtype(&self) -> ast::DataType {
+        named("CLOB")
+    }
+
+    fn timestamp_cast_dtype(&self, _unit: &TimeUnit, tz: &Option<Arc<str>>) -> ast::DataType {
+        match tz {
+            Some(_) => named("TIMESTAMP WITH TIME ZONE"),
+            None => named("TIMESTAMP"),
+        }
+    }
+
+    fn supports_column_alias_in_table_alias(&self) -> bool {
+        false
+    }
+
+    fn requires_derived_table_alias(&self) -> bool {
+        true
+    }
+
+    fn supports_qualify(&self) -> bool {
+        false
+    }
+}
+
+/// Rewrites the unparser's standard SQL into Oracle's.
+pub(crate) fn rewrite(mut statement: Statement) -> Statement {
+    let _ = statement.visit(&mut OracleRewrite);
+    statement
+}
+
+struct OracleRewrite;
+
+impl VisitorMut for OracleRewrite {
+    type Break = ();
+
+    /// `LIMIT n OFFSET m` is `OFFSET m ROWS FETCH FIRST n ROWS ONLY` (12c).
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let (limit, offset) = match query.limit_clause.take() {
+            Some(LimitClause::LimitOffset { limit, offset, .. }) => {
+                (limit, offset.map(|o| o.value))
+            }
+            Some(LimitClause::OffsetCommaLimit { offset, limit }) => (Some(limit), Some(offset)),
+            None => return ControlFlow::Continue(()),
+        };
+        let offset = offset.filter(|o| o.to_string() != "0");
+        query.limit_clause = offset.map(|value| LimitClause::LimitOffset {
+            limit: None,
+            offset: Some(Offset {
+                value,
+                rows: OffsetRows::Rows,
+            }),
+            limit_by: vec![],
+        });
+        query.fetch = limit.map(|quantity| ast::Fetch {
+            with_ties: false,
+            percent: false,
+            quantity: Some(quantity),
+        });
+        ControlFlow::Continue(())
+    }
+
+    /// Oracle takes no `AS` before a table's alias.
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        match factor {
+            TableFactor::Table { alias: Some(a), .. }
+            | TableFactor::Derived { alias: Some(a), .. } => a.explicit = false,
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// What only Oracle needs refused, beyond the rules of collated databases
+/// (`remote::pushdown`) and the boolean rules it shares with SQL Server
+/// (no boolean values before 23ai).
+pub(crate) fn allows_node(node: &LogicalPlan, schema: &DFSchema) -> bool {
+    crate::remote::mssql::policy::allows_node(node, schema)
+}
+
+/// One expression node, its children aside.
+pub(crate) fn allows_expr(expr: &Expr, schema: &DFSchema) -> bool {
+    match expr {
+        // '' is NULL in Oracle; dates and timestamps are read through the
+        // session's NLS formats; no boolean literals before 23ai.
+        Expr::Literal(value, _) => match value {
+            ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => !s.is_empty(),
+            other => matches!(
+                other.data_type(),
+                DataType::Int8
+                    | DataType::Int16
+                    | DataType::Int32
+                    | DataType::Int64
+                    | DataType::Float64
+                    | DataType::Decimal128(..)
+                    | DataType::Utf8
+                    | DataType::LargeUtf8
+            ),
+        },
+        // NUMBER divides exactly (7 / 2 = 3.5); `%` is MOD().
+        Expr::BinaryExpr(BinaryExpr { op, .. }) => {
+            !matches!(op, Operator::Divide | Operator::Modulo)
+        }
+        Expr::Cast(cast) => matches!(
+            (cast.expr.get_type(schema), cast.field.data_type()),
+            (
+                Ok(DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Decimal128(..)),
+                DataType::Int64 | DataType::Decimal128(..) | DataType::Float64
+            )
+        ),
+        Expr::ScalarFunction(function) => {
+            matches!(function.name(), "abs" | "coalesce" | "nullif")
+        }
+        Expr::AggregateFunction(aggregate) => aggregate.func.name() != "avg",
+        Expr::IsTrue(_)
+        | Expr::IsFalse(_)
+        | Expr::IsNotTrue(_)
+        | Expr::IsNotFalse(_)
+        | Expr::IsUnknown(_)
+        | Expr::IsNotUnknown(_)
+        | Expr::WindowFunction(_) => false,
+        _ => true,
+    }
+}

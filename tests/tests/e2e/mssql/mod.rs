@@ -1,0 +1,289 @@
+//! SQL Server sources end to end: pysqlbridge (or a real SQL Server when
+//! `TRIBUTARY_TEST_MSSQL_URL` is set) behind the real gateway, queried by a
+//! real PostgreSQL client.
+
+mod data;
+
+use tokio_postgres::Client;
+use tributary_tests::{Gateway, MssqlServer};
+
+use crate::federation::{error_of, must, rows, texts};
+
+/// The server the suite runs against, loaded with the test data.
+async fn server() -> MssqlServer {
+    match MssqlServer::real() {
+        Some(real) => {
+            real.run_script(include_str!("../../../federation/mssql.sql"))
+                .await
+                .unwrap_or_else(|e| panic!("loading tests/federation/mssql.sql: {e}"));
+            real
+        }
+        None => MssqlServer::bridge(&data::tables()),
+    }
+}
+
+/// A `kind = "mssql"` source block.
+fn source(name: &str, server: &MssqlServer, extra: &str) -> String {
+    format!(
+        "[[sources]]\nname = \"{name}\"\nkind = \"mssql\"\nhost = \"{}\"\nport = {}\n\
+         database = \"{}\"\nuser = \"{}\"\npassword = {{ env = \"MSSQL_PASSWORD\" }}\n\
+         trust_server_certificate = true\nconnect_timeout = \"2s\"\n{extra}\n",
+        server.host, server.port, server.database, server.user
+    )
+}
+
+/// `ms` pushes work into SQL Server, `ms_local` pulls rows.
+fn gateway(server: &MssqlServer, extra: &str) -> Gateway {
+    let config = [
+        source("ms", server, ""),
+        source("ms_local", server, "pushdown = false\nencrypt = \"off\""),
+        extra.to_owned(),
+    ]
+    .join("\n");
+    Gateway::start_with(Some(&config), &[("MSSQL_PASSWORD", &server.password)])
+}
+
+async fn explain(client: &Client, sql: &str) -> String {
+    texts(&must(client, &format!("EXPLAIN {sql}")).await)
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn sql_server_rows_types_and_pushed_statements() {
+    let server = server().await;
+    let gateway = gateway(&server, "");
+    let client = gateway.client().await;
+
+    // Rows as SQL Server holds them, NULLs included, in the default schema
+    // (dbo) and fully qualified.
+    assert_eq!(
+        texts(
+            &must(
+                &client,
+                "SELECT id, name, category, qty, score FROM ms.items WHERE id <= 4 ORDER BY id"
+            )
+            .await
+        ),
+        [
+            ["1", "plain", "a", "10", "1.5"],
+            ["2", "it's quoted", "a", "NULL", "-2.25"],
+            ["3", "back\\slash", "b", "3", "0"],
+            ["4", "100% sure", "b", "0", "10000000000.5"],
+        ]
+    );
+    assert_eq!(
+        texts(&must(&client, "SELECT name FROM ms.dbo.items WHERE id = 6").await),
+        [["Ünïcödé ✓ 日本"]]
+    );
+    assert_eq!(
+        texts(
+            &must(
+                &client,
+                "SELECT \"Id\", \"Value\", lower_col FROM ms.\"MixedCase\" ORDER BY 1"
+            )
+            .await
+        ),
+        [
+            ["1", "one", "10"],
+            ["2", "two", "NULL"],
+            ["3", "NULL", "30"]
+        ]
+    );
+    // SQL Server's types in Arrow (docs/types.md): pysqlbridge infers int,
+    // float and nvarchar from the CSV.
+    let types = texts(
+        &must(
+            &client,
+            "SELECT column_name, data_type FROM information_schema.columns \
+             WHERE table_catalog = 'ms' AND table_name = 'items' ORDER BY ordinal_position",
+        )
+        .await,
+    );
+    assert_eq!(types[0], ["id", "Int32"], "{types:?}");
+    assert_eq!(types[1], ["name", "Utf8"], "{types:?}");
+    assert_eq!(types[5], ["score", "Float64"], "{types:?}");
+
+    // Filters, aggregates and row limits run in SQL Server, in T-SQL.
+    let plan = explain(&client, "SELECT id FROM ms.items WHERE qty > 3 LIMIT 2").await;
+    assert!(
+        plan.contains("SELECT TOP 2 [items].[id] FROM [dbo].[items] WHERE ([items].[qty] > 3)"),
+        "{plan}"
+    );
+    let plan = explain(&client, "SELECT id FROM ms.items WHERE qty > 3 OFFSET 5").await;
+    assert!(
+        plan.contains("ORDER BY (SELECT NULL) OFFSET 5 ROWS"),
+        "{plan}"
+    );
+    assert_eq!(
+        must(&client, "SELECT id FROM ms.items WHERE qty > 3 OFFSET 5")
+            .await
+            .len(),
+        15
+    );
+    let plan = explain(
+        &client,
+        "SELECT qty, count(*), sum(score) FROM ms.items GROUP BY qty",
+    )
+    .await;
+    assert!(
+        plan.contains("COUNT_BIG(1)") && plan.contains("GROUP BY"),
+        "{plan}"
+    );
+    assert!(!plan.contains("password"), "{plan}");
+    assert_eq!(
+        texts(
+            &must(
+                &client,
+                "SELECT id FROM ms.items WHERE qty > 3 ORDER BY id LIMIT 2 OFFSET 3"
+            )
+            .await
+        ),
+        [["11"], ["12"]]
+    );
+    assert_eq!(
+        texts(
+            &must(
+                &client,
+                "SELECT count(*), sum(qty), min(score), max(id) FROM ms.items WHERE qty IS NOT NULL"
+            )
+            .await
+        ),
+        [["48", "143", "0", "59"]]
+    );
+    // The same aggregate computed in the gateway from pulled rows.
+    assert_eq!(
+        texts(&must(&client, "SELECT count(*), sum(qty), min(score), max(id) FROM ms_local.items WHERE qty IS NOT NULL").await),
+        [["48", "143", "0", "59"]]
+    );
+
+    // Bound parameters (extended protocol) reach SQL Server as literals.
+    let bound = client
+        .query(
+            "SELECT id FROM ms.items WHERE qty > $1 AND id < $2 ORDER BY id",
+            &[&5i32, &20i32],
+        )
+        .await
+        .expect("bound query");
+    let ids: Vec<i32> = bound.iter().map(|r| r.get(0)).collect();
+    assert_eq!(ids, [1, 5, 13]);
+    let text_bound = client
+        .query("SELECT id FROM ms.items WHERE name = $1", &[&"it's quoted"])
+        .await
+        .expect("text parameter");
+    assert_eq!(text_bound.len(), 1);
+
+    // Streaming: more rows than one batch, pulled and pushed.
+    assert_eq!(
+        texts(
+            &must(
+                &client,
+                "SELECT count(*), sum(v), max(label) FROM ms_local.big"
+            )
+            .await
+        ),
+        [[
+            data::BIG_ROWS.to_string(),
+            "9990000".to_owned(),
+            "row 9999".to_owned()
+        ]]
+    );
+    let all = client
+        .query("SELECT id, v FROM ms.big", &[])
+        .await
+        .expect("all rows");
+    assert_eq!(all.len() as i64, data::BIG_ROWS);
+    let sum: i64 = all.iter().map(|r| i64::from(r.get::<_, i32>(1))).sum();
+    assert_eq!(sum, 9_990_000);
+
+    // Joined with itself in SQL Server, and with another source locally.
+    let plan = explain(
+        &client,
+        "SELECT i.category, count(*) FROM ms.items i JOIN ms.orders o ON o.item_id = i.id GROUP BY i.category",
+    )
+    .await;
+    assert!(plan.contains("JOIN [dbo].[orders]"), "{plan}");
+    let joined = texts(
+        &must(
+            &client,
+            "SELECT i.category, count(*) FROM ms.items i JOIN ms_local.orders o ON o.item_id = i.id \
+             GROUP BY i.category ORDER BY 1 NULLS FIRST",
+        )
+        .await,
+    );
+    let pushed = texts(
+        &must(
+            &client,
+            "SELECT i.category, count(*) FROM ms.items i JOIN ms.orders o ON o.item_id = i.id \
+             GROUP BY i.category ORDER BY 1 NULLS FIRST",
+        )
+        .await,
+    );
+    assert_eq!(joined, pushed);
+    assert!(joined.len() >= 4, "{joined:?}");
+}
+
+#[tokio::test]
+async fn sql_server_failures_name_the_source_and_stay_there() {
+    let mut server = server().await;
+    let wrong = format!(
+        "[[sources]]\nname = \"ms_wrong\"\nkind = \"mssql\"\nhost = \"{}\"\nport = {}\n\
+         database = \"{}\"\nuser = \"{}\"\npassword = {{ env = \"WRONG_PASSWORD\" }}\n\
+         trust_server_certificate = true\nconnect_timeout = \"2s\"\n",
+        server.host, server.port, server.database, server.user
+    );
+    let config = [source("ms", &server, ""), wrong].join("\n");
+    let gateway = Gateway::start_with(
+        Some(&config),
+        &[
+            ("MSSQL_PASSWORD", &server.password),
+            ("WRONG_PASSWORD", "not-the-password-8e1f"),
+        ],
+    );
+    let client = gateway.client().await;
+
+    // Error 18456, login failed: 28000, naming the source, never the secret.
+    let error = error_of(&client, "SELECT * FROM ms_wrong.items").await;
+    assert!(error.starts_with("28000"), "{error}");
+    assert!(error.contains("\"ms_wrong\""), "{error}");
+    assert!(!error.contains("not-the-password"), "{error}");
+    // The other source is not disturbed.
+    assert_eq!(
+        texts(&must(&client, "SELECT count(*) FROM ms.items").await),
+        [["60"]]
+    );
+
+    // SQL Server's own errors come back with their SQLSTATE (8134: 22012).
+    let error = error_of(
+        &client,
+        "SELECT id / (qty - qty) FROM ms.items WHERE qty IS NOT NULL",
+    )
+    .await;
+    assert!(error.starts_with("22012"), "{error}");
+    assert!(error.contains("\"ms\""), "{error}");
+
+    if !server.is_bridge {
+        return;
+    }
+    // A dead server fails only its queries, with class 08; it comes back.
+    server.stop();
+    let error = error_of(&client, "SELECT count(*) FROM ms.orders").await;
+    assert!(error.starts_with("08"), "{error}");
+    assert!(error.contains("\"ms\""), "{error}");
+    assert_eq!(texts(&must(&client, "SELECT 1").await), [["1"]]);
+    server.start_again();
+    let mut answered = None;
+    for _ in 0..50 {
+        if let Ok(r) = rows(&client, "SELECT count(*) FROM ms.orders").await {
+            answered = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        answered.map(|r| texts(&r)),
+        Some(vec![vec!["300".to_owned()]])
+    );
+}
