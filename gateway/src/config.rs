@@ -989,3 +989,73 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod kind_tests {
+    use std::path::Path;
+
+    use tributary_catalog::SourceSpec;
+    use tributary_connectors::remote::{DatabaseKind, MssqlEncrypt};
+
+    use super::ConfigFile;
+
+    fn parse(text: &str) -> Result<ConfigFile, String> {
+        ConfigFile::parse(Path::new("/etc/tributary.toml"), text.to_owned()).map_err(|e| e.to_string())
+    }
+
+    const MSSQL: &str = "[[sources]]\nname = \"erp\"\nkind = \"mssql\"\nhost = \"sql\"\ndatabase = \"erp\"\nuser = \"reporting\"\n";
+    const ORACLE: &str = "[[sources]]\nname = \"hr\"\nkind = \"oracle\"\nhost = \"ora\"\nservice_name = \"FREEPDB1\"\nuser = \"hr\"\n";
+
+    #[test]
+    fn sql_server_and_oracle_sources_resolve_with_their_own_keys() {
+        let text = format!(
+            "{MSSQL}encrypt = \"required\"\ntrust_server_certificate = true\ninstance = \"SQLEXPRESS\"\n\n{ORACLE}"
+        );
+        let sources = parse(&text).map(|c| c.sources(Path::new("/nonexistent")));
+        let Ok([SourceSpec::Database(mssql), SourceSpec::Database(oracle)]) = sources.as_deref()
+        else {
+            panic!("{sources:?}");
+        };
+        assert_eq!(mssql.kind, DatabaseKind::Mssql);
+        assert_eq!(mssql.port, 1433);
+        assert_eq!(mssql.mssql.encrypt, MssqlEncrypt::Required);
+        assert!(mssql.mssql.trust_server_certificate);
+        assert_eq!(mssql.mssql.instance.as_deref(), Some("SQLEXPRESS"));
+        assert_eq!(mssql.default_schema(), "dbo");
+        assert_eq!(oracle.kind, DatabaseKind::Oracle);
+        assert_eq!(oracle.port, 1521);
+        assert_eq!(oracle.database, "FREEPDB1");
+        assert_eq!(oracle.default_schema(), "hr");
+        // SQL Server encrypts by default, as its own drivers do.
+        let plain = parse(MSSQL).map(|c| c.sources(Path::new("/nonexistent")));
+        assert!(
+            matches!(plain.as_deref(), Ok([SourceSpec::Database(s)]) if s.mssql.encrypt == MssqlEncrypt::On && !s.mssql.trust_server_certificate),
+            "{plain:?}"
+        );
+    }
+
+    #[test]
+    fn keys_of_another_kind_are_refused_by_name() {
+        for (text, words) in [
+            (format!("{MSSQL}tls = \"require\"\n"), ["tls", "encrypt"]),
+            (format!("{MSSQL}encrypt = \"yes\"\n"), ["sources.encrypt", "off, on, required"]),
+            (format!("{MSSQL}service_name = \"x\"\n"), ["service_name", "oracle"]),
+            (format!("{ORACLE}database = \"x\"\n"), ["database", "service_name"]),
+            (format!("{ORACLE}encrypt = \"on\"\n"), ["encrypt", "mssql"]),
+            (
+                "[[sources]]\nname = \"hr\"\nkind = \"oracle\"\nhost = \"ora\"\nuser = \"hr\"\n".to_owned(),
+                ["needs service_name", "hr"],
+            ),
+            (
+                format!("{}trust_server_certificate = true\n", MSSQL.replace("mssql", "postgres")),
+                ["trust_server_certificate", "mssql"],
+            ),
+        ] {
+            let error = parse(&text).err().unwrap_or_default();
+            for word in words {
+                assert!(error.contains(word), "{text}\n{error}");
+            }
+            assert!(error.contains("/etc/tributary.toml:"), "{error}");
+        }
+    }
+}

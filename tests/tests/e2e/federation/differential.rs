@@ -5,7 +5,7 @@
 
 use super::{Federation, database_source, must, rows};
 
-const QUERIES: &str = include_str!("../../../federation/differential.sql");
+pub const QUERIES: &str = include_str!("../../../federation/differential.sql");
 const POSTGRES_QUERIES: &str = include_str!("../../../federation/differential_postgres.sql");
 const MYSQL_QUERIES: &str = include_str!("../../../federation/differential_mysql.sql");
 const POSTGRES_TYPES: &str = include_str!("../../../federation/types_postgres.sql");
@@ -31,14 +31,14 @@ const PAIRS: [(&str, &str, &str, &str, &str); 2] = [
     ("my", "my_local", "my.fed", "my_local.fed", "flag = 1"),
 ];
 
-fn instantiate(template: &str, schema: &str, catalog: &str, flag: &str) -> String {
+pub fn instantiate(template: &str, schema: &str, catalog: &str, flag: &str) -> String {
     template
         .replace("{s}", schema)
         .replace("{c}", catalog)
         .replace("{flag}", flag)
 }
 
-fn comparable(sql: &str, mut rows: Vec<Vec<Option<String>>>) -> Vec<Vec<Option<String>>> {
+pub fn comparable(sql: &str, mut rows: Vec<Vec<Option<String>>>) -> Vec<Vec<Option<String>>> {
     let ordered = sql
         .rsplit_once("ORDER BY")
         .is_some_and(|(_, tail)| !tail.contains(')'));

@@ -2,7 +2,7 @@
 //! data (tests/federation/*.sql), and a Parquet file beside them.
 
 mod basics;
-mod differential;
+pub mod differential;
 mod lifecycle;
 mod types;
 
@@ -66,7 +66,7 @@ impl Federation {
 }
 
 /// `lake.regions`: one row per item category.
-async fn write_parquet_lake(dir: &std::path::Path) {
+pub async fn write_parquet_lake(dir: &std::path::Path) {
     let context = datafusion::prelude::SessionContext::new();
     let path = dir.join("regions.parquet");
     context
