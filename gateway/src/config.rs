@@ -1000,7 +1000,8 @@ mod kind_tests {
     use super::ConfigFile;
 
     fn parse(text: &str) -> Result<ConfigFile, String> {
-        ConfigFile::parse(Path::new("/etc/tributary.toml"), text.to_owned()).map_err(|e| e.to_string())
+        ConfigFile::parse(Path::new("/etc/tributary.toml"), text.to_owned())
+            .map_err(|e| e.to_string())
     }
 
     const MSSQL: &str = "[[sources]]\nname = \"erp\"\nkind = \"mssql\"\nhost = \"sql\"\ndatabase = \"erp\"\nuser = \"reporting\"\n";
@@ -1038,16 +1039,29 @@ mod kind_tests {
     fn keys_of_another_kind_are_refused_by_name() {
         for (text, words) in [
             (format!("{MSSQL}tls = \"require\"\n"), ["tls", "encrypt"]),
-            (format!("{MSSQL}encrypt = \"yes\"\n"), ["sources.encrypt", "off, on, required"]),
-            (format!("{MSSQL}service_name = \"x\"\n"), ["service_name", "oracle"]),
-            (format!("{ORACLE}database = \"x\"\n"), ["database", "service_name"]),
+            (
+                format!("{MSSQL}encrypt = \"yes\"\n"),
+                ["sources.encrypt", "off, on, required"],
+            ),
+            (
+                format!("{MSSQL}service_name = \"x\"\n"),
+                ["service_name", "oracle"],
+            ),
+            (
+                format!("{ORACLE}database = \"x\"\n"),
+                ["database", "service_name"],
+            ),
             (format!("{ORACLE}encrypt = \"on\"\n"), ["encrypt", "mssql"]),
             (
-                "[[sources]]\nname = \"hr\"\nkind = \"oracle\"\nhost = \"ora\"\nuser = \"hr\"\n".to_owned(),
+                "[[sources]]\nname = \"hr\"\nkind = \"oracle\"\nhost = \"ora\"\nuser = \"hr\"\n"
+                    .to_owned(),
                 ["needs service_name", "hr"],
             ),
             (
-                format!("{}trust_server_certificate = true\n", MSSQL.replace("mssql", "postgres")),
+                format!(
+                    "{}trust_server_certificate = true\n",
+                    MSSQL.replace("mssql", "postgres")
+                ),
                 ["trust_server_certificate", "mssql"],
             ),
         ] {

@@ -13,9 +13,14 @@ use tributary_tests::{DATABASE_PASSWORD, Gateway, MariaDbServer, PostgresServer}
 use crate::federation::{MYSQL_DATA, POSTGRES_DATA};
 use crate::http::{header, query};
 
-const MASTER_KEY: &str = "6b1f0c4e9a2d7385f0e1c2b3a4958677e8f9a0b1c2d3e4f5061728394a5b6c7d";
+pub const MASTER_KEY: &str = "6b1f0c4e9a2d7385f0e1c2b3a4958677e8f9a0b1c2d3e4f5061728394a5b6c7d";
 
-async fn call(gateway: &Gateway, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+pub async fn call(
+    gateway: &Gateway,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut request = reqwest::Client::new().request(
         method.parse().expect("method"),
         format!("http://{}{path}", gateway.http_addr),

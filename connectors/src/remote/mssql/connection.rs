@@ -188,6 +188,11 @@ impl MssqlConnection {
             let scale: Option<i32> = row.try_get(3)?;
             let nullable: &str = row.try_get(4)?.unwrap_or("YES");
             let precision = precision.and_then(|p| u8::try_from(p).ok());
+            if name.contains(']') {
+                // The unparser cannot bracket-quote it.
+                tracing::warn!("column {schema}.{table}.{name} is left out: its name holds ']'");
+                continue;
+            }
             match arrow_type(type_name, precision, scale) {
                 Some(data_type) => {
                     fields.push(Field::new(name, data_type, nullable != "NO"));

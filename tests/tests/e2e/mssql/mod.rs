@@ -238,7 +238,10 @@ async fn pushdown_never_changes_a_result_on_sql_server() {
     crate::federation::write_parquet_lake(lake.path()).await;
     let gateway = gateway(
         &server,
-        &format!("[[sources]]\nname = \"lake\"\nkind = \"files\"\nurl = \"{}/\"\n", lake.path().display()),
+        &format!(
+            "[[sources]]\nname = \"lake\"\nkind = \"files\"\nurl = \"{}/\"\n",
+            lake.path().display()
+        ),
     );
     let client = gateway.client().await;
     let mut failures = Vec::new();
@@ -261,11 +264,15 @@ async fn pushdown_never_changes_a_result_on_sql_server() {
                         .zip(&local)
                         .find(|(p, l)| p != l)
                         .map(|(p, l)| format!("pushed {p:?}\n  local  {l:?}"))
-                        .unwrap_or_else(|| format!("{} rows pushed, {} local", pushed.len(), local.len()));
+                        .unwrap_or_else(|| {
+                            format!("{} rows pushed, {} local", pushed.len(), local.len())
+                        });
                     failures.push(format!("{pushed_sql}\n  {first}"));
                 }
             }
-            (Err(local), Err(pushed)) if local.get(..5) == pushed.get(..5) => both_failed.push(template),
+            (Err(local), Err(pushed)) if local.get(..5) == pushed.get(..5) => {
+                both_failed.push(template)
+            }
             (local, pushed) => failures.push(format!(
                 "{pushed_sql}\n  pushed: {:?}\n  local: {:?}",
                 pushed.map(|r| r.len()),
@@ -279,7 +286,10 @@ async fn pushdown_never_changes_a_result_on_sql_server() {
         failures.len(),
         failures.join("\n\n")
     );
-    assert!(compared >= 100, "only {compared} compared; failing on both sides: {both_failed:#?}");
+    assert!(
+        compared >= 100,
+        "only {compared} compared; failing on both sides: {both_failed:#?}"
+    );
     // Valid T-SQL that pysqlbridge's parser refuses: known, and few.
     assert!(bridge_gaps.len() <= 2, "{bridge_gaps:#?}");
 }
@@ -414,4 +424,50 @@ async fn every_sql_server_type_reads_as_documented() {
     ];
     assert_eq!(rows[0], expected);
     assert!(rows[1][1..].iter().all(|v| v == "NULL"), "{:?}", rows[1]);
+}
+
+/// Defined through the HTTP API, with its password as a plain value: the
+/// password goes into the encrypted store, the definition keeps a
+/// reference, and neither the answers nor the test endpoint show it.
+#[tokio::test]
+async fn a_sql_server_source_defined_through_the_api_keeps_its_password_sealed() {
+    use crate::http_sources::{MASTER_KEY, call};
+    use serde_json::json;
+    let server = server().await;
+    let data = tempfile::tempdir().expect("data dir");
+    let gateway = Gateway::start_in(
+        Some(data.path()),
+        None,
+        &[("TRIBUTARY_MASTER_KEY", MASTER_KEY)],
+    );
+    let definition = json!({
+        "name": "erp", "kind": "mssql", "host": server.host, "port": server.port,
+        "database": server.database, "user": server.user, "password": server.password,
+        "encrypt": "on", "trust_server_certificate": true, "connect_timeout": "2s",
+    });
+    let (status, created) = call(&gateway, "POST", "/v1/sources", Some(definition)).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        created["definition"]["password"],
+        json!({"secret": "source.erp.password"}),
+        "{created}"
+    );
+    assert_eq!(created["definition"]["encrypt"], "on", "{created}");
+    let (status, tested) = call(&gateway, "POST", "/v1/sources/erp/test", None).await;
+    assert_eq!(status, 200, "{tested}");
+    assert_eq!(tested["ok"], true, "{tested}");
+    let client = gateway.client().await;
+    assert_eq!(
+        texts(&must(&client, "SELECT count(*) FROM erp.orders").await),
+        [["300"]]
+    );
+    let (status, wrong) = call(
+        &gateway,
+        "POST",
+        "/v1/sources",
+        Some(json!({"name": "erp2", "kind": "mssql", "host": "127.0.0.1", "database": "d", "user": "u", "tls": "require"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{wrong}");
+    assert!(wrong.to_string().contains("encrypt"), "{wrong}");
 }
