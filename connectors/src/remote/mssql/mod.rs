@@ -80,17 +80,12 @@ pub(crate) async fn open(
     // with SQL Server's own error if one fails.
     let first = manager.connect_direct().await.map_err(|e| {
         match SourceError::from_query(&spec.name, &e) {
-            SourceError::Remote {
-                sqlstate, message, ..
-            } if sqlstate.is_some() => SourceError::Remote {
-                source_name: spec.name.clone(),
-                sqlstate,
-                message,
-            },
-            other => endpoint.unavailable(match other {
-                SourceError::Remote { message, .. } => message,
-                SourceError::Unavailable { reason, .. } => reason,
-            }),
+            // Login failed (28000), no such database (3D000): SQL Server's.
+            refused @ SourceError::Remote {
+                sqlstate: Some(_), ..
+            } => refused,
+            SourceError::Remote { message, .. } => endpoint.unavailable(message),
+            unavailable => unavailable,
         }
     })?;
     let last_error = LastConnectError::default();
