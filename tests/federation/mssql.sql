@@ -46,9 +46,9 @@ GO
 CREATE TABLE dbo.MixedCase (Id int, Value nvarchar(10), lower_col int);
 INSERT INTO dbo.MixedCase VALUES (1, N'one', 10), (2, N'two', NULL), (3, NULL, 30);
 GO
-CREATE TABLE dbo.big (id int, v int, label nvarchar(20));
+CREATE TABLE dbo.big (id int, v int, label nvarchar(20), w bigint);
 WITH seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 20000)
-INSERT INTO dbo.big SELECT n, n * 3 % 1000, CONCAT(N'row ', n) FROM seq OPTION (MAXRECURSION 0);
+INSERT INTO dbo.big SELECT n, n * 3 % 1000, CONCAT(N'row ', n), CAST(n AS bigint) * 1000000 FROM seq OPTION (MAXRECURSION 0);
 GO
 CREATE TABLE dbo.types (
   id int PRIMARY KEY,

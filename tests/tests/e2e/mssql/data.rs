@@ -190,9 +190,17 @@ pub const BIG_ROWS: i64 = 20_000;
 
 pub fn big() -> String {
     let rows = (1..=BIG_ROWS)
-        .map(|id| vec![some(id), some(id * 3 % 1000), some(format!("row {id}"))])
+        .map(|id| {
+            vec![
+                some(id),
+                some(id * 3 % 1000),
+                some(format!("row {id}")),
+                some(id * 1_000_000),
+            ]
+        })
         .collect();
-    csv("id,v,label", rows)
+    // `w` passes 2^31: pysqlbridge sends it as a bigint.
+    csv("id,v,label,w", rows)
 }
 
 /// Every table, as `MssqlServer::bridge` takes them.

@@ -191,12 +191,19 @@ async fn sql_server_rows_types_and_pushed_statements() {
         ]]
     );
     let all = client
-        .query("SELECT id, v FROM ms.big", &[])
+        .query("SELECT id, v, w FROM ms.big", &[])
         .await
         .expect("all rows");
     assert_eq!(all.len() as i64, data::BIG_ROWS);
     let sum: i64 = all.iter().map(|r| i64::from(r.get::<_, i32>(1))).sum();
     assert_eq!(sum, 9_990_000);
+    // A bigint column, past 2^31.
+    let last: i64 = all
+        .iter()
+        .map(|r| r.get::<_, i64>(2))
+        .max()
+        .unwrap_or_default();
+    assert_eq!(last, data::BIG_ROWS * 1_000_000);
 
     // Joined with itself in SQL Server, and with another source locally.
     let plan = explain(
