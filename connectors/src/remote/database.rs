@@ -29,12 +29,13 @@ use mysql_async::prelude::Queryable;
 use secrecy::SecretString;
 
 use super::error::SourceError;
-use super::executor::SourceExecutor;
+use super::executor::{CancelOf, SharedPool, SourceExecutor};
 use super::guard::{Endpoint, GuardedPool};
 use super::keys::{self, Key, MysqlKeyColumn, PostgresConstraint};
 use super::local::PullEverything;
 use super::pushdown::{GuardedFederation, PushdownPolicy};
 use super::{DatabaseKind, DatabaseSpec, TlsMode};
+use datafusion::sql::sqlparser::ast::Statement;
 
 /// Schema name → table names, as the database lists them.
 pub(crate) type Listing = BTreeMap<String, Vec<String>>;
@@ -235,19 +236,17 @@ impl Database for Postgres {
             .await
             .map_err(|e| SourceError::from_query(&self.spec.name, &e))?
             .with_dialect(Arc::new(PostgreSqlDialect {}));
-        let sql_table = Arc::new(sql_table);
-        if !self.spec.pushdown {
-            return Ok(Arc::new(PullEverything { inner: sql_table }));
-        }
-        let executor = Arc::new(SourceExecutor {
-            source_name: self.spec.name.clone(),
-            inner: Arc::clone(&sql_table) as Arc<dyn SQLExecutor>,
-            pool: Arc::clone(&self.pool),
-            positional_names: false,
-            cancel_of: |connection, _| postgres_cancel(connection),
-            dialect_rewrite: None,
-        });
-        Ok(federated(executor, reference, sql_table, self.policy))
+        Ok(table_provider(
+            &self.spec,
+            reference,
+            Arc::new(sql_table),
+            Pushing {
+                pool: Arc::clone(&self.pool),
+                cancel_of: |connection, _| postgres_cancel(connection),
+                dialect_rewrite: None,
+                policy: self.policy,
+            },
+        ))
     }
 }
 
@@ -396,6 +395,36 @@ pub(crate) fn downcast<'a, C: 'static, T, P>(
             &std::io::Error::other("the pool returned another kind of connection"),
         )
     })
+}
+
+/// How a source's table pushes statements into its database.
+pub(crate) struct Pushing<T: 'static, P: 'static> {
+    pub pool: SharedPool<T, P>,
+    pub cancel_of: CancelOf<T, P>,
+    pub dialect_rewrite: Option<fn(Statement) -> Statement>,
+    pub policy: PushdownPolicy,
+}
+
+/// A table of a database whose rows are read by position: federated with
+/// its source's other tables, or, with pushdown off, only pulled.
+pub(crate) fn table_provider<T: 'static, P: 'static>(
+    spec: &DatabaseSpec,
+    reference: TableReference,
+    table: Arc<SqlTable<T, P>>,
+    pushing: Pushing<T, P>,
+) -> Arc<dyn TableProvider> {
+    if !spec.pushdown {
+        return Arc::new(PullEverything { inner: table });
+    }
+    let executor = Arc::new(SourceExecutor {
+        source_name: spec.name.clone(),
+        inner: Arc::clone(&table) as Arc<dyn SQLExecutor>,
+        pool: pushing.pool,
+        positional_names: false,
+        cancel_of: pushing.cancel_of,
+        dialect_rewrite: pushing.dialect_rewrite,
+    });
+    federated(executor, reference, table, pushing.policy)
 }
 
 /// A provider the federation optimizer can merge with other tables of the

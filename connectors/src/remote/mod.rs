@@ -23,6 +23,7 @@ mod mssql;
 mod oracle;
 mod patterns;
 mod pushdown;
+mod sql_text;
 
 use std::fmt;
 use std::sync::Arc;

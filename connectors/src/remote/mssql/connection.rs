@@ -173,6 +173,20 @@ const COLUMNS: &str = "SELECT COLUMN_NAME, DATA_TYPE, CAST(NUMERIC_PRECISION AS 
      ORDER BY ORDINAL_POSITION";
 
 impl MssqlConnection {
+    /// The first column of `sql`'s rows, `@P1` bound to `parameter`.
+    async fn first_column(&self, sql: &str, parameter: &str) -> tiberius::Result<Vec<String>> {
+        let mut client = self.client.lock().await;
+        let rows = client
+            .query(sql, &[&parameter])
+            .await?
+            .into_first_result()
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.get::<&str, _>(0).map(str::to_owned))
+            .collect())
+    }
+
     async fn schema_of(&self, schema: &str, table: &str) -> Result<SchemaRef, GenericError> {
         let mut client = self.client.lock().await;
         let rows = client
@@ -224,46 +238,25 @@ impl AsyncDbConnection<MssqlPooled, MssqlParam> for MssqlConnection {
     }
 
     async fn tables(&self, schema: &str) -> Result<Vec<String>, ConnectionError> {
-        let mut client = self.client.lock().await;
-        let rows = async {
-            client
-                .query(
-                    "SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = @P1 ORDER BY 1",
-                    &[&schema],
-                )
-                .await?
-                .into_first_result()
-                .await
-        }
+        self.first_column(
+            "SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = @P1 ORDER BY 1",
+            schema,
+        )
         .await
         .map_err(|e| ConnectionError::UnableToGetTables {
             source: Box::new(e),
-        })?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| r.get::<&str, _>(0).map(str::to_owned))
-            .collect())
+        })
     }
 
     async fn schemas(&self) -> Result<Vec<String>, ConnectionError> {
-        let mut client = self.client.lock().await;
-        let rows = async {
-            client
-                .simple_query(
-                    "SELECT DISTINCT TABLE_SCHEMA FROM INFORMATION_SCHEMA.TABLES ORDER BY 1",
-                )
-                .await?
-                .into_first_result()
-                .await
-        }
+        self.first_column(
+            "SELECT DISTINCT TABLE_SCHEMA FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA <> @P1 ORDER BY 1",
+            "INFORMATION_SCHEMA",
+        )
         .await
         .map_err(|e| ConnectionError::UnableToGetSchemas {
             source: Box::new(e),
-        })?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| r.get::<&str, _>(0).map(str::to_owned))
-            .collect())
+        })
     }
 
     async fn get_schema(&self, table: &TableReference) -> Result<SchemaRef, ConnectionError> {

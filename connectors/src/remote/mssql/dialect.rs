@@ -19,15 +19,13 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::unparser::Unparser;
 use datafusion::sql::unparser::dialect::{CharacterLengthStyle, Dialect};
 
+use crate::remote::sql_text::{named_type, take_row_limit};
+
 /// Date parts whose numbers DATEPART gives exactly as DataFusion's
 /// `date_part` (not `week`/`dow`: they depend on `SET DATEFIRST`).
 pub(crate) const DATE_PARTS: &[&str] = &["year", "quarter", "month", "day", "hour", "minute"];
 
 pub(crate) struct TsqlDialect;
-
-fn named(name: &str) -> ast::DataType {
-    ast::DataType::Custom(ObjectName::from(vec![ast::Ident::new(name)]), vec![])
-}
 
 impl Dialect for TsqlDialect {
     fn identifier_quote_style(&self, _identifier: &str) -> Option<char> {
@@ -41,15 +39,15 @@ impl Dialect for TsqlDialect {
     }
 
     fn float64_ast_dtype(&self) -> ast::DataType {
-        named("FLOAT")
+        named_type("FLOAT")
     }
 
     fn utf8_cast_dtype(&self) -> ast::DataType {
-        named("NVARCHAR(MAX)")
+        named_type("NVARCHAR(MAX)")
     }
 
     fn large_utf8_cast_dtype(&self) -> ast::DataType {
-        named("NVARCHAR(MAX)")
+        named_type("NVARCHAR(MAX)")
     }
 
     fn character_length_style(&self) -> CharacterLengthStyle {
@@ -58,14 +56,14 @@ impl Dialect for TsqlDialect {
 
     fn int8_cast_dtype(&self) -> ast::DataType {
         // TINYINT is unsigned in SQL Server.
-        named("SMALLINT")
+        named_type("SMALLINT")
     }
 
     /// TIMESTAMP is a row version in SQL Server.
     fn timestamp_cast_dtype(&self, _unit: &TimeUnit, tz: &Option<Arc<str>>) -> ast::DataType {
         match tz {
-            Some(_) => named("DATETIMEOFFSET"),
-            None => named("DATETIME2"),
+            Some(_) => named_type("DATETIMEOFFSET"),
+            None => named_type("DATETIME2"),
         }
     }
 
@@ -176,13 +174,7 @@ impl VisitorMut for TsqlRewrite {
 /// has none). A subquery may not be ordered without a row limit in T-SQL,
 /// and its order means nothing there: it is dropped.
 fn limit_to_tsql(query: &mut Query, nested: bool) {
-    let (limit, offset) = match query.limit_clause.take() {
-        Some(LimitClause::LimitOffset { limit, offset, .. }) => (limit, offset.map(|o| o.value)),
-        Some(LimitClause::OffsetCommaLimit { offset, limit }) => (Some(limit), Some(offset)),
-        None => (None, None),
-    };
-    let offset = offset.filter(|o| !is_zero(o));
-    match (limit, offset) {
+    match take_row_limit(query) {
         (None, None) => {
             if nested && query.fetch.is_none() {
                 query.order_by = None;
@@ -240,10 +232,6 @@ fn limit_to_tsql(query: &mut Query, nested: bool) {
 
 fn number(n: u64) -> Value {
     Value::Number(n.to_string(), false)
-}
-
-fn is_zero(expr: &ast::Expr) -> bool {
-    matches!(expr, ast::Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n == "0"))
 }
 
 /// `(SELECT NULL)`, the ORDER BY that orders nothing.

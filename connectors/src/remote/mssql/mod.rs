@@ -14,7 +14,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::catalog::TableProvider;
 use datafusion::common::TableReference;
-use datafusion_federation::sql::SQLExecutor;
 use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
 use datafusion_table_providers::sql::sql_provider_datafusion::SqlTable;
 use secrecy::{ExposeSecret, SecretString};
@@ -24,12 +23,10 @@ use self::connection::{
     LastConnectError, MssqlConnection, MssqlConnectionPool, MssqlManager, MssqlParam, MssqlPooled,
 };
 use self::dialect::TsqlDialect;
-use super::database::{Database, Listing, connect, downcast, federated, listing_of};
+use super::database::{Database, Listing, Pushing, connect, downcast, listing_of, table_provider};
 use super::error::SourceError;
-use super::executor::SourceExecutor;
 use super::guard::{Endpoint, GuardedPool};
 use super::keys::{self, Key, MysqlKeyColumn};
-use super::local::PullEverything;
 use super::pushdown::PushdownPolicy;
 use super::{DatabaseKind, DatabaseSpec, MssqlEncrypt};
 
@@ -187,28 +184,20 @@ impl Database for Mssql {
             .await
             .map_err(|e| SourceError::from_query(&self.spec.name, &e))?
             .with_dialect(Arc::new(TsqlDialect));
-        let sql_table = Arc::new(sql_table);
-        if !self.spec.pushdown {
-            return Ok(Arc::new(PullEverything { inner: sql_table }));
-        }
-        let executor = Arc::new(SourceExecutor {
-            source_name: self.spec.name.clone(),
-            inner: Arc::clone(&sql_table) as Arc<dyn SQLExecutor>,
-            pool: Arc::clone(&self.pool),
-            // Columns are read by position; SQL Server names computed ones ''.
-            positional_names: false,
-            // tiberius cannot send TDS attention: a dropped statement is
-            // drained before the connection runs the next one.
-            cancel_of: |_, _| None,
-            dialect_rewrite: Some(dialect::rewrite),
-        });
-        Ok(federated(
-            executor,
+        Ok(table_provider(
+            &self.spec,
             reference,
-            sql_table,
-            PushdownPolicy {
-                kind: DatabaseKind::Mssql,
-                bytewise_text: false,
+            Arc::new(sql_table),
+            Pushing {
+                pool: Arc::clone(&self.pool),
+                // tiberius cannot send TDS attention: a dropped statement is
+                // drained before the connection runs the next one.
+                cancel_of: |_, _| None,
+                dialect_rewrite: Some(dialect::rewrite),
+                policy: PushdownPolicy {
+                    kind: DatabaseKind::Mssql,
+                    bytewise_text: false,
+                },
             },
         ))
     }

@@ -9,10 +9,11 @@ use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
 use datafusion::sql::sqlparser::ast::{
-    self, LimitClause, ObjectName, Offset, OffsetRows, Query, Statement, TableFactor, VisitMut,
-    VisitorMut,
+    self, LimitClause, Offset, OffsetRows, Query, Statement, TableFactor, VisitMut, VisitorMut,
 };
 use datafusion::sql::unparser::dialect::Dialect;
+
+use crate::remote::sql_text::{named_type, take_row_limit};
 
 /// Words Oracle does not take as unquoted names; a lower-case name that is
 /// one of them is quoted (and so matches only a lower-case Oracle name).
@@ -128,10 +129,6 @@ const RESERVED: &[&str] = &[
 
 pub(crate) struct OracleDialect;
 
-fn named(name: &str) -> ast::DataType {
-    ast::DataType::Custom(ObjectName::from(vec![ast::Ident::new(name)]), vec![])
-}
-
 /// A lower-case name Oracle reads, unquoted, as its upper-case name.
 fn folds_to_upper(identifier: &str) -> bool {
     let mut chars = identifier.chars();
@@ -151,33 +148,33 @@ impl Dialect for OracleDialect {
     }
 
     fn float64_ast_dtype(&self) -> ast::DataType {
-        named("BINARY_DOUBLE")
+        named_type("BINARY_DOUBLE")
     }
 
     fn int64_cast_dtype(&self) -> ast::DataType {
-        named("NUMBER(19)")
+        named_type("NUMBER(19)")
     }
 
     fn int32_cast_dtype(&self) -> ast::DataType {
-        named("NUMBER(10)")
+        named_type("NUMBER(10)")
     }
 
     fn int8_cast_dtype(&self) -> ast::DataType {
-        named("NUMBER(3)")
+        named_type("NUMBER(3)")
     }
 
     fn utf8_cast_dtype(&self) -> ast::DataType {
-        named("VARCHAR2(4000)")
+        named_type("VARCHAR2(4000)")
     }
 
     fn large_utf8_cast_dtype(&self) -> ast::DataType {
-        named("CLOB")
+        named_type("CLOB")
     }
 
     fn timestamp_cast_dtype(&self, _unit: &TimeUnit, tz: &Option<Arc<str>>) -> ast::DataType {
         match tz {
-            Some(_) => named("TIMESTAMP WITH TIME ZONE"),
-            None => named("TIMESTAMP"),
+            Some(_) => named_type("TIMESTAMP WITH TIME ZONE"),
+            None => named_type("TIMESTAMP"),
         }
     }
 
@@ -207,14 +204,7 @@ impl VisitorMut for OracleRewrite {
 
     /// `LIMIT n OFFSET m` is `OFFSET m ROWS FETCH FIRST n ROWS ONLY` (12c).
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        let (limit, offset) = match query.limit_clause.take() {
-            Some(LimitClause::LimitOffset { limit, offset, .. }) => {
-                (limit, offset.map(|o| o.value))
-            }
-            Some(LimitClause::OffsetCommaLimit { offset, limit }) => (Some(limit), Some(offset)),
-            None => return ControlFlow::Continue(()),
-        };
-        let offset = offset.filter(|o| o.to_string() != "0");
+        let (limit, offset) = take_row_limit(query);
         query.limit_clause = offset.map(|value| LimitClause::LimitOffset {
             limit: None,
             offset: Some(Offset {

@@ -16,7 +16,6 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::catalog::TableProvider;
 use datafusion::common::TableReference;
-use datafusion_federation::sql::SQLExecutor;
 use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
 use datafusion_table_providers::sql::db_connection_pool::dbconnection::get_schema;
 use datafusion_table_providers::sql::db_connection_pool::oraclepool::OracleConnectionPool;
@@ -25,12 +24,10 @@ use oracle::sql_type::OracleType;
 use secrecy::SecretString;
 
 use self::dialect::OracleDialect;
-use super::database::{Database, Listing, connect, federated, first_line};
+use super::database::{Database, Listing, Pushing, connect, first_line, table_provider};
 use super::error::SourceError;
-use super::executor::SourceExecutor;
 use super::guard::{Endpoint, GuardedPool};
 use super::keys::Key;
-use super::local::PullEverything;
 use super::pushdown::PushdownPolicy;
 use super::{DatabaseKind, DatabaseSpec};
 
@@ -175,25 +172,18 @@ impl Database for Oracle {
             reference.clone(),
         )
         .with_dialect(Arc::new(OracleDialect));
-        let sql_table = Arc::new(sql_table);
-        if !self.spec.pushdown {
-            return Ok(Arc::new(PullEverything { inner: sql_table }));
-        }
-        let executor = Arc::new(SourceExecutor {
-            source_name: self.spec.name.clone(),
-            inner: Arc::clone(&sql_table) as Arc<dyn SQLExecutor>,
-            pool: Arc::clone(&self.pool),
-            positional_names: false,
-            cancel_of: |_, _| None,
-            dialect_rewrite: Some(dialect::rewrite),
-        });
-        Ok(federated(
-            executor,
+        Ok(table_provider(
+            &self.spec,
             reference,
-            sql_table,
-            PushdownPolicy {
-                kind: DatabaseKind::Oracle,
-                bytewise_text: false,
+            Arc::new(sql_table),
+            Pushing {
+                pool: Arc::clone(&self.pool),
+                cancel_of: |_, _| None,
+                dialect_rewrite: Some(dialect::rewrite),
+                policy: PushdownPolicy {
+                    kind: DatabaseKind::Oracle,
+                    bytewise_text: false,
+                },
             },
         ))
     }
