@@ -116,6 +116,21 @@ impl MssqlServer {
         wait_for_port(port, "pysqlbridge");
     }
 
+    /// pysqlbridge only: the login's password from the next start on.
+    pub fn set_password(&mut self, password: &str) {
+        let Some(bridge) = self.bridge.as_ref() else {
+            return;
+        };
+        let path = bridge.dir.path().join("config.json");
+        let text = std::fs::read_to_string(&path).expect("config");
+        let text = text.replace(
+            &format!("\"{}\"", self.password),
+            &format!("\"{password}\""),
+        );
+        std::fs::write(&path, text).expect("config");
+        self.password = password.to_owned();
+    }
+
     /// Stops pysqlbridge (a real server is left alone).
     pub fn stop(&mut self) {
         if let Some(child) = self.bridge.as_mut().and_then(|b| b.child.as_mut()) {

@@ -68,7 +68,11 @@ impl<T: 'static, P: 'static> DbConnectionPool<T, P> for GuardedPool<T, P> {
             connected = self.inner.connect() => connected.map_err(|e| {
                 let error: &(dyn std::error::Error + 'static) = e.as_ref();
                 Box::new(match SourceError::from_query(&self.endpoint.source_name, error) {
-                    // Any failure to get a connection is the source being unavailable.
+                    // A refused login keeps its class 28 (SQL Server's 18456).
+                    refused @ SourceError::Remote { sqlstate: Some(_), .. }
+                        if refused.sqlstate().starts_with("28") => refused,
+                    // Any other failure to get a connection is the source
+                    // being unavailable.
                     SourceError::Remote { message, .. } => self.endpoint.unavailable(message),
                     unavailable => unavailable,
                 }) as BoxError

@@ -5,6 +5,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
@@ -38,6 +39,7 @@ pub(crate) struct MssqlManager {
     pub config: Config,
     /// A named instance is found through the SQL Browser service.
     pub named_instance: bool,
+    pub errors: ConnectErrors,
 }
 
 impl MssqlManager {
@@ -63,7 +65,7 @@ impl bb8::ManageConnection for MssqlManager {
     type Error = tiberius::error::Error;
 
     async fn connect(&self) -> Result<MssqlClient, Self::Error> {
-        match self.open(self.config.clone()).await {
+        let opened = match self.open(self.config.clone()).await {
             // Azure SQL's gateway redirects to the database's own node.
             Err(tiberius::error::Error::Routing { host, port }) => {
                 let mut config = self.config.clone();
@@ -72,7 +74,11 @@ impl bb8::ManageConnection for MssqlManager {
                 self.open(config).await
             }
             other => other,
+        };
+        if let Err(error) = &opened {
+            self.errors.record(error);
         }
+        opened
     }
 
     async fn is_valid(&self, client: &mut MssqlClient) -> Result<(), Self::Error> {
@@ -89,37 +95,47 @@ impl bb8::ManageConnection for MssqlManager {
     }
 }
 
-/// The last error of the pool's background connection attempts, which
-/// bb8 would otherwise swallow: a query that times out waiting for a
-/// connection reports why none could be made (login failed, say).
+/// The errors of the pool's connection attempts (not of its checks of idle
+/// connections), which bb8 would otherwise swallow (waiting out its timeout): a query waiting for a connection
+/// fails as soon as an attempt made for it fails, with SQL Server's reason
+/// (login failed, say), while a merely busy pool is waited for.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct LastConnectError(Arc<std::sync::Mutex<Option<tiberius::error::Error>>>);
+pub(crate) struct ConnectErrors(Arc<std::sync::Mutex<Option<(Instant, tiberius::error::Error)>>>);
 
-impl LastConnectError {
-    fn take(&self) -> Option<tiberius::error::Error> {
-        match self.0.lock() {
-            Ok(mut last) => last.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
+impl ConnectErrors {
+    /// The last error, if it happened at or after `since`.
+    fn since(&self, since: Instant) -> Option<tiberius::error::Error> {
+        let last = match self.0.lock() {
+            Ok(last) => last.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        last.filter(|(at, _)| *at >= since).map(|(_, error)| error)
+    }
+
+    /// Resolves with the first error at or after `since`.
+    async fn first_since(&self, since: Instant) -> tiberius::error::Error {
+        loop {
+            if let Some(error) = self.since(since) {
+                return error;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 }
 
-impl bb8::ErrorSink<tiberius::error::Error> for LastConnectError {
-    fn sink(&self, error: tiberius::error::Error) {
+impl ConnectErrors {
+    fn record(&self, error: &tiberius::error::Error) {
+        let entry = Some((Instant::now(), error.clone()));
         match self.0.lock() {
-            Ok(mut last) => *last = Some(error),
-            Err(poisoned) => *poisoned.into_inner() = Some(error),
+            Ok(mut last) => *last = entry,
+            Err(poisoned) => *poisoned.into_inner() = entry,
         }
-    }
-
-    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<tiberius::error::Error>> {
-        Box::new(self.clone())
     }
 }
 
 pub(crate) struct MssqlConnectionPool {
     pub pool: bb8::Pool<MssqlManager>,
-    pub last_error: LastConnectError,
+    pub errors: ConnectErrors,
 }
 
 #[async_trait]
@@ -127,16 +143,17 @@ impl DbConnectionPool<MssqlPooled, MssqlParam> for MssqlConnectionPool {
     async fn connect(
         &self,
     ) -> Result<Box<dyn DbConnection<MssqlPooled, MssqlParam>>, GenericError> {
-        let client = self.pool.get_owned().await.map_err(|e| match e {
-            bb8::RunError::User(error) => Box::new(error) as GenericError,
-            bb8::RunError::TimedOut => match self.last_error.take() {
-                Some(error) => Box::new(error) as GenericError,
-                None => Box::new(std::io::Error::new(
+        let asked = Instant::now();
+        let client = tokio::select! {
+            got = self.pool.get_owned() => got.map_err(|e| match e {
+                bb8::RunError::User(error) => Box::new(error) as GenericError,
+                bb8::RunError::TimedOut => Box::new(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     "no SQL Server connection became free in time",
                 )),
-            },
-        })?;
+            })?,
+            failed = self.errors.first_since(asked) => return Err(Box::new(failed)),
+        };
         Ok(Box::new(MssqlConnection {
             client: Arc::new(Mutex::new(client)),
         }))

@@ -10,6 +10,7 @@ pub(crate) mod policy;
 pub(crate) mod types;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion::catalog::TableProvider;
@@ -20,7 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tiberius::{AuthMethod, Config, EncryptionLevel};
 
 use self::connection::{
-    LastConnectError, MssqlConnection, MssqlConnectionPool, MssqlManager, MssqlParam, MssqlPooled,
+    ConnectErrors, MssqlConnection, MssqlConnectionPool, MssqlManager, MssqlParam, MssqlPooled,
 };
 use self::dialect::TsqlDialect;
 use super::database::{Database, Listing, Pushing, connect, downcast, listing_of, table_provider};
@@ -69,9 +70,11 @@ pub(crate) async fn open(
     password: Option<SecretString>,
     endpoint: Endpoint,
 ) -> Result<Arc<dyn Database>, SourceError> {
+    let errors = ConnectErrors::default();
     let manager = MssqlManager {
         config: config_of(spec, password.as_ref()),
         named_instance: spec.mssql.instance.is_some(),
+        errors: errors.clone(),
     };
     // The first connection proves the address, the login and the database,
     // with SQL Server's own error if one fails.
@@ -85,18 +88,19 @@ pub(crate) async fn open(
             unavailable => unavailable,
         }
     })?;
-    let last_error = LastConnectError::default();
     let pool = bb8::Pool::builder()
         .max_size(spec.pool_size)
-        .connection_timeout(spec.connect_timeout)
-        // A failed login is the answer, not something to retry for 30 s.
+        // A busy pool is waited for as long as PostgreSQL's and MySQL's
+        // pools wait; a dead server is found by the guard's probe, and a
+        // refused login by `ConnectErrors`, at once.
+        .connection_timeout(Duration::from_secs(30).max(spec.connect_timeout))
+        // A failed login is the answer, not something to retry.
         .retry_connection(false)
-        .error_sink(Box::new(last_error.clone()))
         .build_unchecked(manager);
     if pool.add(first).is_err() {
         tracing::debug!(source = %spec.name, "the first connection was not pooled");
     }
-    let inner: Arc<DynMssqlPool> = Arc::new(MssqlConnectionPool { pool, last_error });
+    let inner: Arc<DynMssqlPool> = Arc::new(MssqlConnectionPool { pool, errors });
     let pool: Arc<DynMssqlPool> = Arc::new(GuardedPool { inner, endpoint });
     Ok(Arc::new(Mssql {
         spec: spec.clone(),

@@ -384,6 +384,22 @@ async fn sql_server_failures_name_the_source_and_stay_there() {
         answered.map(|r| texts(&r)),
         Some(vec![vec!["300".to_owned()]])
     );
+
+    // The login's password changes under an open pool: the pooled
+    // connections die with the restart, the new ones are refused, and the
+    // query says so at once (28000), not after the pool's wait.
+    server.stop();
+    server.set_password("changed-pass-77aa");
+    server.start_again();
+    let started = std::time::Instant::now();
+    let error = error_of(&client, "SELECT count(*) FROM ms.orders").await;
+    assert!(error.starts_with("28000"), "{error}");
+    assert!(error.contains("\"ms\""), "{error}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// Every SQL Server type of docs/types.md, read from a real SQL Server
