@@ -34,35 +34,25 @@ if [ "${#client_packages[@]}" -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${client_packages[@]}"
 fi
-client_venv=target/client-venv
-if ! cmp -s tests/clients/requirements.txt "$client_venv/requirements.txt"; then
-  step "python client venv ($client_venv)"
-  rm -rf "$client_venv"
-  python3 -m venv "$client_venv"
-  "$client_venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt
-  cp tests/clients/requirements.txt "$client_venv/requirements.txt"
-fi
-export TRIBUTARY_CLIENT_PYTHON="$PWD/$client_venv/bin/python"
+# A venv at $1 with the pinned requirements file $2, made again only when
+# that file changed.
+venv_with() {
+  if ! cmp -s "$2" "$1/requirements.txt"; then
+    step "python venv $1 ($2)"
+    rm -rf "$1"
+    python3 -m venv "$1"
+    "$1/bin/pip" install -q --disable-pip-version-check -r "$2"
+    cp "$2" "$1/requirements.txt"
+  fi
+}
+venv_with target/client-venv tests/clients/requirements.txt
+export TRIBUTARY_CLIENT_PYTHON="$PWD/target/client-venv/bin/python"
 # Superset pins SQLAlchemy 1.4: its own venv (about two minutes the first time).
-superset_venv=target/superset-venv
-if ! cmp -s tests/clients/superset-requirements.txt "$superset_venv/requirements.txt"; then
-  step "python Superset venv ($superset_venv)"
-  rm -rf "$superset_venv"
-  python3 -m venv "$superset_venv"
-  "$superset_venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/superset-requirements.txt
-  cp tests/clients/superset-requirements.txt "$superset_venv/requirements.txt"
-fi
-export TRIBUTARY_SUPERSET_VENV="$PWD/$superset_venv"
+venv_with target/superset-venv tests/clients/superset-requirements.txt
+export TRIBUTARY_SUPERSET_VENV="$PWD/target/superset-venv"
 # pysqlbridge, the TDS server standing in for SQL Server: its own venv.
-bridge_venv=target/pysqlbridge-venv
-if ! cmp -s tests/clients/pysqlbridge-requirements.txt "$bridge_venv/requirements.txt"; then
-  step "python pysqlbridge venv ($bridge_venv)"
-  rm -rf "$bridge_venv"
-  python3 -m venv "$bridge_venv"
-  "$bridge_venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/pysqlbridge-requirements.txt
-  cp tests/clients/pysqlbridge-requirements.txt "$bridge_venv/requirements.txt"
-fi
-export TRIBUTARY_PYSQLBRIDGE="$PWD/$bridge_venv/bin/pysqlbridge"
+venv_with target/pysqlbridge-venv tests/clients/pysqlbridge-requirements.txt
+export TRIBUTARY_PYSQLBRIDGE="$PWD/target/pysqlbridge-venv/bin/pysqlbridge"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -197,7 +197,7 @@ impl RemoteSource {
     /// A remembered failure as the query's error: a refused login keeps
     /// its class 28 (SQL Server's 18456, say); anything else is class 08.
     fn unavailable(&self, failure: &SourceError) -> SourceError {
-        if failure.sqlstate().starts_with("28") {
+        if failure.refuses_login() {
             return failure.clone();
         }
         self.unavailable_because(failure.to_string())

@@ -20,6 +20,12 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// The database refused the login (class 28: SQL Server's 18456):
+    /// unlike other failures to connect, this is the answer to keep.
+    pub(crate) fn refuses_login(&self) -> bool {
+        self.sqlstate().starts_with("28")
+    }
+
     /// The SQLSTATE the client receives.
     pub fn sqlstate(&self) -> &str {
         match self {

@@ -46,6 +46,16 @@ impl Endpoint {
         self.unavailable(reason)
     }
 
+    /// A failure to get a connection: a refused login as the database said
+    /// it, anything else the source being unavailable.
+    pub fn connect_failure(&self, error: &(dyn std::error::Error + 'static)) -> SourceError {
+        match SourceError::from_query(&self.source_name, error) {
+            refused if refused.refuses_login() => refused,
+            SourceError::Remote { message, .. } => self.unavailable(message),
+            unavailable => unavailable,
+        }
+    }
+
     pub fn unavailable(&self, reason: impl Into<String>) -> SourceError {
         SourceError::Unavailable {
             source_name: self.source_name.clone(),
@@ -66,16 +76,7 @@ impl<T: 'static, P: 'static> DbConnectionPool<T, P> for GuardedPool<T, P> {
     async fn connect(&self) -> Result<Box<dyn DbConnection<T, P>>, BoxError> {
         tokio::select! {
             connected = self.inner.connect() => connected.map_err(|e| {
-                let error: &(dyn std::error::Error + 'static) = e.as_ref();
-                Box::new(match SourceError::from_query(&self.endpoint.source_name, error) {
-                    // A refused login keeps its class 28 (SQL Server's 18456).
-                    refused @ SourceError::Remote { sqlstate: Some(_), .. }
-                        if refused.sqlstate().starts_with("28") => refused,
-                    // Any other failure to get a connection is the source
-                    // being unavailable.
-                    SourceError::Remote { message, .. } => self.endpoint.unavailable(message),
-                    unavailable => unavailable,
-                }) as BoxError
+                Box::new(self.endpoint.connect_failure(e.as_ref())) as BoxError
             }),
             unreachable = self.endpoint.unreachable() => Err(Box::new(unreachable)),
         }

@@ -230,7 +230,7 @@ impl DatabaseSpec {
             DatabaseKind::Mysql => self.database.as_str().into(),
             DatabaseKind::Mssql => "dbo".into(),
             // Oracle's schema is its user, upper case there, lower case here.
-            DatabaseKind::Oracle => oracle::shown_name(&self.user.to_uppercase()).into(),
+            DatabaseKind::Oracle => oracle::shown_name(&self.user).into(),
         }
     }
 }

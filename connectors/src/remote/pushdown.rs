@@ -51,10 +51,11 @@ const POSTGRES_FUNCTIONS: &[&str] = &[
     "floor",
     "sqrt",
 ];
-const MYSQL_FUNCTIONS: &[&str] = &["abs", "coalesce", "nullif"];
+/// What MySQL, SQL Server and Oracle compute as DataFusion does.
+const COMMON_FUNCTIONS: &[&str] = &["abs", "coalesce", "nullif"];
 
 const POSTGRES_AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];
-const MYSQL_AGGREGATES: &[&str] = &["count", "sum", "min", "max"];
+const COMMON_AGGREGATES: &[&str] = &["count", "sum", "min", "max"];
 /// `avg` only over floats: SQL Server averages integers in integers and
 /// decimals at its own scale (see `mssql::policy`).
 const MSSQL_AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];
@@ -177,10 +178,12 @@ impl PushdownPolicy {
         if self.kind != DatabaseKind::Postgres && !mysql_allows_node(node, schema) {
             return false;
         }
-        if self.kind == DatabaseKind::Mssql && !super::mssql::policy::allows_node(node, schema) {
-            return false;
-        }
-        if self.kind == DatabaseKind::Oracle && !super::oracle::dialect::allows_node(node, schema) {
+        let own_rules = match self.kind {
+            DatabaseKind::Mssql => super::mssql::policy::allows_node(node, schema),
+            DatabaseKind::Oracle => super::oracle::policy::allows_node(node, schema),
+            DatabaseKind::Postgres | DatabaseKind::Mysql => true,
+        };
+        if !own_rules {
             return false;
         }
         if !self.bytewise_text && !orders_no_text(node, schema) {
@@ -214,10 +217,12 @@ impl PushdownPolicy {
     /// One expression node, its children aside.
     fn allows_one(&self, expr: &Expr, schema: &DFSchema) -> bool {
         let postgres = self.kind == DatabaseKind::Postgres;
-        if self.kind == DatabaseKind::Mssql && !super::mssql::policy::allows_expr(expr, schema) {
-            return false;
-        }
-        if self.kind == DatabaseKind::Oracle && !super::oracle::dialect::allows_expr(expr, schema) {
+        let own_rules = match self.kind {
+            DatabaseKind::Mssql => super::mssql::policy::allows_expr(expr, schema),
+            DatabaseKind::Oracle => super::oracle::policy::allows_expr(expr, schema),
+            DatabaseKind::Postgres | DatabaseKind::Mysql => true,
+        };
+        if !own_rules {
             return false;
         }
         // MySQL's zero dates ('0000-00-00') are NULL here but not there.
@@ -317,9 +322,8 @@ impl PushdownPolicy {
             Expr::ScalarFunction(function) => {
                 let names = match self.kind {
                     DatabaseKind::Postgres => POSTGRES_FUNCTIONS,
-                    DatabaseKind::Mysql => MYSQL_FUNCTIONS,
+                    DatabaseKind::Mysql | DatabaseKind::Oracle => COMMON_FUNCTIONS,
                     DatabaseKind::Mssql => MSSQL_FUNCTIONS,
-                    DatabaseKind::Oracle => MYSQL_FUNCTIONS,
                 };
                 let name = function.name();
                 // date_part on timestamptz depends on the session time zone;
@@ -336,9 +340,8 @@ impl PushdownPolicy {
             Expr::AggregateFunction(AggregateFunction { func, params }) => {
                 let names = match self.kind {
                     DatabaseKind::Postgres => POSTGRES_AGGREGATES,
-                    DatabaseKind::Mysql => MYSQL_AGGREGATES,
+                    DatabaseKind::Mysql | DatabaseKind::Oracle => COMMON_AGGREGATES,
                     DatabaseKind::Mssql => MSSQL_AGGREGATES,
-                    DatabaseKind::Oracle => MYSQL_AGGREGATES,
                 };
                 let name = func.name();
                 let decimal_avg = name == "avg"

@@ -78,16 +78,10 @@ pub(crate) async fn open(
     };
     // The first connection proves the address, the login and the database,
     // with SQL Server's own error if one fails.
-    let first = manager.connect_direct().await.map_err(|e| {
-        match SourceError::from_query(&spec.name, &e) {
-            // Login failed (28000), no such database (3D000): SQL Server's.
-            refused @ SourceError::Remote {
-                sqlstate: Some(_), ..
-            } => refused,
-            SourceError::Remote { message, .. } => endpoint.unavailable(message),
-            unavailable => unavailable,
-        }
-    })?;
+    let first = manager
+        .connect_direct()
+        .await
+        .map_err(|e| endpoint.connect_failure(&e))?;
     let pool = bb8::Pool::builder()
         .max_size(spec.pool_size)
         // A busy pool is waited for as long as PostgreSQL's and MySQL's

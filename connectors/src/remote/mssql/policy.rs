@@ -87,7 +87,6 @@ pub(crate) fn allows_expr(expr: &Expr, schema: &DFSchema) -> bool {
                 )
             })
         }
-        Expr::WindowFunction(_) => false,
         _ => true,
     }
 }

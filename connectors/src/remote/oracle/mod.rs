@@ -8,6 +8,7 @@
 //! case and are quoted.
 
 pub(crate) mod dialect;
+pub(crate) mod policy;
 
 use std::collections::HashMap;
 use std::sync::Arc;

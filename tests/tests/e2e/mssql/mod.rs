@@ -212,22 +212,15 @@ async fn sql_server_rows_types_and_pushed_statements() {
     )
     .await;
     assert!(plan.contains("JOIN [dbo].[orders]"), "{plan}");
-    let joined = texts(
-        &must(
-            &client,
-            "SELECT i.category, count(*) FROM ms.items i JOIN ms_local.orders o ON o.item_id = i.id \
-             GROUP BY i.category ORDER BY 1 NULLS FIRST",
+    // The same join across two sources (computed here) and within one.
+    let by_category = |orders: &str| {
+        format!(
+            "SELECT i.category, count(*) FROM ms.items i JOIN {orders}.orders o ON o.item_id = i.id \
+             GROUP BY i.category ORDER BY 1 NULLS FIRST"
         )
-        .await,
-    );
-    let pushed = texts(
-        &must(
-            &client,
-            "SELECT i.category, count(*) FROM ms.items i JOIN ms.orders o ON o.item_id = i.id \
-             GROUP BY i.category ORDER BY 1 NULLS FIRST",
-        )
-        .await,
-    );
+    };
+    let joined = texts(&must(&client, &by_category("ms_local")).await);
+    let pushed = texts(&must(&client, &by_category("ms")).await);
     assert_eq!(joined, pushed);
     assert!(joined.len() >= 4, "{joined:?}");
 }
