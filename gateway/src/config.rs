@@ -43,6 +43,8 @@ pub struct RawConfig {
     pub cache: RawCache,
 }
 
+    #[serde(default)]
+    pub limits: crate::limits::RawLimits,
 /// `[cache]`: the result cache's memory.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -269,6 +271,7 @@ impl ConfigFile {
                 message: format!(
                     "server.pg_addr {addr:?}: {e} (expected HOST:PORT, e.g. 127.0.0.1:5433)"
                 ),
+        self.limits()?;
             })?;
         }
         for (key, value) in [
@@ -354,6 +357,12 @@ impl ConfigFile {
     }
 
     fn validate_files(&self, source: &RawSource) -> Result<(), ConfigError> {
+    /// `[limits]` over the defaults (checked by `validate`).
+    pub fn limits(&self) -> Result<crate::limits::Limits, ConfigError> {
+        crate::limits::Limits::resolve(&self.raw.limits, parse_bytes, parse_duration)
+            .map_err(|(span, message)| self.error_at(span, message))
+    }
+
         if source.url.is_none() {
             return Err(self.error_at(
                 source.name.span(),

@@ -1,11 +1,13 @@
 //! `tributary`: the gateway binary.
 
+mod bounded_values;
 mod cache;
 mod cache_admin;
 mod cli;
 mod config;
 mod engine;
 mod http;
+mod limits;
 mod output;
 mod progress;
 mod query;
@@ -40,7 +42,21 @@ impl From<config::ConfigError> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    // Statements are parsed and planned by recursive code: the threads
+    // that do it get the stack the depth bound was measured with.
+    let outcome = std::thread::Builder::new()
+        .name("tributary-main".to_owned())
+        .stack_size(tributary_pgwire::PLANNING_STACK_BYTES)
+        .spawn(move || run(cli))
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot start the main thread: {e}")))
+        .and_then(|thread| {
+            thread.join().unwrap_or_else(|_| {
+                Err(Failure::Runtime(anyhow::anyhow!(
+                    "the command stopped after a panic (a bug)"
+                )))
+            })
+        });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {
             eprintln!("tributary: {message}");
@@ -59,6 +75,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let settings = engine::Settings::load(cli.config.as_deref(), cli.data_dir.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(tributary_pgwire::PLANNING_STACK_BYTES)
         .build()
         .map_err(anyhow::Error::from)?;
     match cli.command {
@@ -73,6 +90,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let result = runtime.block_on(serve::run(settings, args, execution.handle().clone()));
             execution.shutdown_background();
             result
+                .thread_stack_size(tributary_pgwire::PLANNING_STACK_BYTES)
         }
         Command::Query(args) => runtime.block_on(query::run(settings, args)),
         Command::Config(ConfigCommand::Check) => engine::check(&settings),

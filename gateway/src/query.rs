@@ -34,6 +34,10 @@ pub async fn run(settings: Settings, args: QueryArgs) -> Result<(), Failure> {
     let bound = parameters::bind(&sql, &given)
         .map_err(|e| Failure::Runtime(anyhow!("ERROR: {e} (SQLSTATE {})", e.sqlstate())))?;
 
+    // The same bound as the server's: a deep statement must not reach the parser.
+    let max_depth = settings.limits()?.max_statement_depth;
+    tributary_pgwire::check_statement_depth(&bound.sql, max_depth)
+        .map_err(|e| Failure::Runtime(anyhow!("ERROR: {e} (SQLSTATE {})", e.sqlstate())))?;
     let statements = DFParser::parse_sql_with_dialect(&bound.sql, &PostgreSqlDialect {})
         .map_err(|e| Failure::Runtime(sql_error(&e)))?;
     if statements.is_empty() {
@@ -60,6 +64,7 @@ pub async fn run(settings: Settings, args: QueryArgs) -> Result<(), Failure> {
     }
 
     let (context, _sources) = engine::build(&settings).await?;
+    let context = crate::limits::install(&context, &settings.limits()?, &settings.data_dir)?;
     for (index, statement) in statements.into_iter().enumerate() {
         let sink = open_sink(args.output.as_deref(), index > 0)?;
         match run_statement(&context, statement, &bound, format, sink).await {

@@ -14,6 +14,7 @@ use crate::cache;
 use crate::cli::ServeArgs;
 use crate::engine::{self, Settings};
 use crate::http;
+use crate::limits;
 
 const TRUST_USER: &str = "tributary";
 
@@ -52,8 +53,17 @@ pub async fn run(
         )));
     }
 
+    let limits = settings.limits()?;
     tracing::info!(data_dir = %settings.data_dir.display(), "starting Tributary {}", env!("CARGO_PKG_VERSION"));
     let (context, sources) = engine::build(&settings).await?;
+    // Every query's memory comes from one bounded pool.
+    let context = limits::install(&context, &limits, &settings.data_dir)?;
+    tracing::info!(
+        memory = limits.memory,
+        max_sessions = limits.max_sessions,
+        max_value_bytes = limits.max_value_bytes,
+        "limits"
+    );
     for status in &sources.live.statuses() {
         if status.problems.is_empty() {
             // A database may have thousands of tables: name a few.
@@ -118,8 +128,15 @@ pub async fn run(
         anonymous,
         execution: execution.clone(),
         queries: Default::default(),
+        max_statement_depth: limits.max_statement_depth,
+        max_body_bytes: limits.max_message_bytes,
     });
-    let http_server = tokio::spawn(http::serve(http_listener, api, stopped(stop_rx.clone())));
+    let http_server = tokio::spawn(http::serve(
+        http_listener,
+        api,
+        limits.http(),
+        stopped(stop_rx.clone()),
+    ));
 
     tributary_pgwire::serve(
         listener,
@@ -129,6 +146,10 @@ pub async fn run(
             execution_runtime: Some(execution),
             databases: Arc::new(SourceDatabases(sources.live.clone())),
             session_setup: Some(Arc::new(cache::SessionCaches(sources.cache.clone()))),
+            max_sessions: Some(limits.max_sessions),
+            wire: limits.wire(),
+            max_statement_depth: limits.max_statement_depth,
+            max_prepared_statements: limits.max_prepared_statements,
             ..FrontEndOptions::default()
         },
         stopped(stop_rx),

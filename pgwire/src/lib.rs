@@ -8,11 +8,16 @@
 //! `SessionContext` to run SQL on.
 
 mod cancel;
+mod complexity;
+mod connection;
 mod copy;
 mod copy_text;
+mod execute;
 mod execution;
+mod frames;
 mod in_flight;
 pub mod parameters;
+mod prepared;
 mod read_only;
 mod rewrite;
 mod server;
@@ -22,6 +27,13 @@ mod settings;
 mod sqlstate;
 mod startup;
 
+pub use complexity::{
+    DEFAULT_MAX_STATEMENT_DEPTH, PLANNING_STACK_BYTES, TooComplex, check_statement_depth,
+    estimated_depth,
+};
+pub use connection::WireLimits;
+pub use frames::DEFAULT_MAX_MESSAGE_BYTES;
+pub use prepared::DEFAULT_MAX_PREPARED_STATEMENTS;
 pub use read_only::query_only;
 pub use server::{FrontEndOptions, SessionSetup, serve};
 pub use sqlstate::{ClassifiedError, ExternalClassifier, classify, codes, set_external_classifier};

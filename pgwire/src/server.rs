@@ -18,11 +18,14 @@ use datafusion_postgres::pgwire::api::{
     ClientInfo, ConnectionManager, ErrorHandler, PgWireServerHandlers,
 };
 use datafusion_postgres::pgwire::error::PgWireError;
-use datafusion_postgres::pgwire::tokio::process_socket;
+use futures::FutureExt;
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::cancel::Cancellation;
+use crate::complexity::DEFAULT_MAX_STATEMENT_DEPTH;
+use crate::connection::{Ended, Refusal, WireLimits, refuse_connection, serve_connection};
 use crate::execution::Executor;
 use crate::in_flight::InFlight;
 use crate::read_only::ReadOnlyHook;
@@ -47,6 +50,15 @@ pub struct FrontEndOptions {
     pub databases: Arc<dyn DatabaseRoutes>,
     /// Prepares each client session's engine before its first statement.
     pub session_setup: Option<Arc<dyn SessionSetup>>,
+    /// Sessions served at once; the next client is refused with 53300
+    /// before any start-up work. `None`: no bound.
+    pub max_sessions: Option<usize>,
+    /// What bounds each connection's input.
+    pub wire: WireLimits,
+    /// The deepest statement planned; deeper ones get 54001 (see `complexity`).
+    pub max_statement_depth: usize,
+    /// Named prepared statements one session keeps (54000 beyond).
+    pub max_prepared_statements: usize,
 }
 
 /// Something the embedding application puts into every client session's
@@ -65,6 +77,10 @@ impl Default for FrontEndOptions {
             execution_runtime: None,
             databases: Arc::new(std::collections::BTreeMap::new()),
             session_setup: None,
+            max_sessions: None,
+            wire: WireLimits::default(),
+            max_statement_depth: DEFAULT_MAX_STATEMENT_DEPTH,
+            max_prepared_statements: crate::prepared::DEFAULT_MAX_PREPARED_STATEMENTS,
         }
     }
 }
@@ -115,6 +131,8 @@ struct Shared {
     executor: Executor,
     session_setup: Option<Arc<dyn SessionSetup>>,
     trust_user: String,
+    max_statement_depth: usize,
+    max_prepared_statements: usize,
 }
 
 impl Shared {
@@ -143,6 +161,8 @@ impl Shared {
                 context.clone(),
                 self.in_flight.clone(),
                 self.executor.clone(),
+                self.max_statement_depth,
+                self.max_prepared_statements,
             )),
             startup: Arc::new(TrustStartup::new(self.startup.clone(), context, settings)),
             cancel: self.cancel.clone(),
@@ -175,9 +195,15 @@ pub async fn serve(
         executor: Executor::new(options.execution_runtime.clone()),
         session_setup: options.session_setup.clone(),
         trust_user: options.trust_user.clone(),
+        max_statement_depth: options.max_statement_depth,
+        max_prepared_statements: options.max_prepared_statements,
     };
 
     let mut sessions = JoinSet::new();
+    let session_slots = options.max_sessions.map(|n| Arc::new(Semaphore::new(n)));
+    let wire = options.wire;
+    // A descriptor held back to answer a client when every other is in use.
+    let mut spare = std::fs::File::open("/dev/null").ok();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -187,11 +213,39 @@ pub async fn serve(
                     if let Err(error) = socket.set_nodelay(true) {
                         tracing::debug!(%peer, "cannot set TCP_NODELAY: {error}");
                     }
-                    sessions.spawn(run_session(socket, peer, Arc::new(shared.handlers())));
+                    let slot = match &session_slots {
+                        None => None,
+                        Some(slots) => match slots.clone().try_acquire_owned() {
+                            Ok(slot) => Some(slot),
+                            Err(_) => {
+                                tracing::warn!(%peer, "connection refused: max_sessions reached");
+                                sessions.spawn(refuse_connection(socket, peer, wire, Refusal::TooManySessions));
+                                continue;
+                            }
+                        },
+                    };
+                    sessions.spawn(run_session(socket, peer, Arc::new(shared.handlers()), wire, slot));
                 }
-                // Running out of file descriptors must not end the server.
+                // Running out of file descriptors must not end the server,
+                // nor leave the waiting client hanging: the spare descriptor
+                // is let go to accept it and tell it why.
                 Err(error) => {
+                    let out_of_descriptors = matches!(error.raw_os_error(), Some(23 | 24));
                     tracing::warn!("accept failed: {error}");
+                    if out_of_descriptors && spare.take().is_some() {
+                        if let Ok(Ok((socket, peer))) = tokio::time::timeout(
+                            Duration::from_millis(10),
+                            listener.accept(),
+                        )
+                        .await
+                        {
+                            tracing::warn!(%peer, "connection refused: out of file descriptors");
+                            sessions.spawn(refuse_connection(socket, peer, wire, Refusal::OutOfDescriptors));
+                        }
+                    }
+                    if spare.is_none() {
+                        spare = std::fs::File::open("/dev/null").ok();
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -219,10 +273,29 @@ pub async fn serve(
     Ok(())
 }
 
-async fn run_session(socket: tokio::net::TcpStream, peer: SocketAddr, handlers: Arc<Handlers>) {
+async fn run_session(
+    socket: tokio::net::TcpStream,
+    peer: SocketAddr,
+    handlers: Arc<Handlers>,
+    wire: WireLimits,
+    _slot: Option<OwnedSemaphorePermit>,
+) {
     tracing::debug!(%peer, "session started");
-    if let Err(error) = process_socket(socket, None, handlers).await {
-        tracing::debug!(%peer, "session ended with an error: {error}");
+    // A panic in a handler ends this session only: the socket and every
+    // value the session held are dropped while unwinding, and the client
+    // sees its connection close.
+    let session = std::panic::AssertUnwindSafe(serve_connection(socket, peer, &*handlers, wire));
+    match session.catch_unwind().await {
+        Ok(Ok(())) => tracing::debug!(%peer, "session ended"),
+        Ok(Err(Ended::Io(error))) => tracing::debug!(%peer, "session ended: {error}"),
+        Ok(Err(ended)) => tracing::info!(%peer, "session ended: {ended}"),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(%peer, "session closed after a panic (a bug): {what}");
+        }
     }
-    tracing::debug!(%peer, "session ended");
 }

@@ -14,26 +14,35 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use datafusion::prelude::SessionContext;
+use datafusion_postgres::pgwire::api::DEFAULT_NAME;
 use datafusion_postgres::pgwire::api::Type;
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use datafusion_postgres::pgwire::api::results::FieldInfo;
 use datafusion_postgres::pgwire::api::results::Response;
 use datafusion_postgres::pgwire::api::stmt::QueryParser;
+use datafusion_postgres::pgwire::api::stmt::StoredStatement;
 use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore};
 use datafusion_postgres::pgwire::error::ErrorInfo;
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::pgwire::messages::data::DataRow;
+use datafusion_postgres::pgwire::messages::extendedquery::{
+    Close, CloseComplete, Execute, Parse, ParseComplete, TARGET_TYPE_BYTE_PORTAL,
+    TARGET_TYPE_BYTE_STATEMENT,
+};
 use datafusion_postgres::{DfSessionService, Parser};
-use futures::{FutureExt, Sink, Stream, StreamExt};
+use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 
 use crate::cancel::{CancelSignal, statement_cancel_signal, stopped};
+use crate::complexity::{TooComplex, check_statement_depth};
 use crate::copy::parse_copy_out;
+use crate::execute::execute_streaming;
 use crate::execution::Executor;
 use crate::in_flight::{InFlight, StatementGuard};
 use crate::parameters::positional;
+use crate::prepared::PreparedNames;
 use crate::sqlstate::query_canceled;
 
 /// One client session: its own DataFusion session (so `SET` stays in it),
@@ -44,6 +53,10 @@ pub(crate) struct ClientSession {
     context: Arc<SessionContext>,
     in_flight: InFlight,
     executor: Executor,
+    /// The deepest statement planned (see `complexity`).
+    max_statement_depth: usize,
+    /// The named statements this session keeps (see `prepared`).
+    prepared: PreparedNames,
 }
 
 impl ClientSession {
@@ -52,12 +65,16 @@ impl ClientSession {
         context: Arc<SessionContext>,
         in_flight: InFlight,
         executor: Executor,
+        max_statement_depth: usize,
+        max_prepared_statements: usize,
     ) -> Self {
         Self {
             inner,
             context,
             in_flight,
             executor,
+            max_statement_depth,
+            prepared: PreparedNames::new(max_prepared_statements),
         }
     }
 
@@ -124,6 +141,7 @@ impl SimpleQueryHandler for ClientSession {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        check_statement_depth(query, self.max_statement_depth).map_err(too_complex)?;
         let statement = Arc::new(self.in_flight.enter());
         let signal = statement_cancel_signal(client).await;
         // The SQL parser does not know COPY … TO STDOUT: it is read first.
@@ -149,8 +167,70 @@ impl ExtendedQueryHandler for ClientSession {
     type Statement = <DfSessionService as ExtendedQueryHandler>::Statement;
     type QueryParser = SavedQueryParser;
 
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // pgwire's own on_parse, with the session's bound on named statements.
+        let name = message
+            .name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NAME.to_owned());
+        if name != DEFAULT_NAME {
+            let store = client.portal_store();
+            self.prepared
+                .admit(&name, |kept| store.get_statement(kept).is_some())?;
+        }
+        match StoredStatement::parse(client, &message, self.query_parser()).await? {
+            Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
+            None => client.portal_store().put_empty_statement(&name),
+        }
+        client
+            .send(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_close<C>(&self, client: &mut C, message: Close) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        match message.target_type {
+            TARGET_TYPE_BYTE_STATEMENT => {
+                client.portal_store().rm_statement(name);
+                self.prepared.forget(name);
+            }
+            TARGET_TYPE_BYTE_PORTAL => client.portal_store().rm_portal(name),
+            _ => {}
+        }
+        client
+            .send(PgWireBackendMessage::CloseComplete(CloseComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        execute_streaming(self, client, message).await
+    }
+
     fn query_parser(&self) -> Arc<Self::QueryParser> {
-        Arc::new(SavedQueryParser(self.inner.query_parser()))
+        Arc::new(SavedQueryParser {
+            inner: self.inner.query_parser(),
+            max_statement_depth: self.max_statement_depth,
+        })
     }
 
     async fn do_query<C>(
@@ -179,7 +259,21 @@ impl ExtendedQueryHandler for ClientSession {
 /// Connect's syntax (`--input:` lines, `@name` in the body) becomes an
 /// ordinary prepared statement: its declared parameters are `$1`, `$2`, …
 /// in the order of their `--input:` lines, bound by the client.
-pub(crate) struct SavedQueryParser(Arc<Parser>);
+pub(crate) struct SavedQueryParser {
+    inner: Arc<Parser>,
+    max_statement_depth: usize,
+}
+
+/// A statement too deep to plan, as PostgreSQL reports one (54001).
+pub(crate) fn too_complex(error: TooComplex) -> PgWireError {
+    let mut info = ErrorInfo::new(
+        "ERROR".to_owned(),
+        error.sqlstate().to_owned(),
+        error.to_string(),
+    );
+    info.hint = Some(error.hint().to_owned());
+    PgWireError::UserError(Box::new(info))
+}
 
 #[async_trait]
 impl QueryParser for SavedQueryParser {
@@ -194,6 +288,7 @@ impl QueryParser for SavedQueryParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        check_statement_depth(sql, self.max_statement_depth).map_err(too_complex)?;
         let rewritten = positional(sql).map_err(|error| {
             PgWireError::UserError(Box::new(ErrorInfo::new(
                 "ERROR".to_owned(),
@@ -201,13 +296,13 @@ impl QueryParser for SavedQueryParser {
                 error.to_string(),
             )))
         })?;
-        self.0
+        self.inner
             .parse_sql(client, rewritten.as_deref().unwrap_or(sql), types)
             .await
     }
 
     fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
-        self.0.get_parameter_types(statement)
+        self.inner.get_parameter_types(statement)
     }
 
     fn get_result_schema(
@@ -215,6 +310,6 @@ impl QueryParser for SavedQueryParser {
         statement: &Self::Statement,
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
-        self.0.get_result_schema(statement, column_format)
+        self.inner.get_result_schema(statement, column_format)
     }
 }

@@ -42,6 +42,11 @@ pub mod codes {
     pub const INVALID_AUTHORIZATION: &str = "28000";
     pub const INVALID_CATALOG_NAME: &str = "3D000";
     pub const READ_ONLY_TRANSACTION: &str = "25006";
+    pub const PROTOCOL_VIOLATION: &str = "08P01";
+    pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+    pub const STATEMENT_TOO_COMPLEX: &str = "54001";
+    pub const TOO_MANY_CONNECTIONS: &str = "53300";
+    pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
 }
 
 /// A classified error: what the client sees.
@@ -53,12 +58,19 @@ pub struct ClassifiedError {
 }
 
 impl ClassifiedError {
-    fn new(code: &str, message: impl Into<String>) -> Self {
+    /// An error that reaches the client with `code`, wherever in the engine
+    /// it is raised (wrapped in `DataFusionError::External`).
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
         Self {
             code: code.to_owned(),
             message: message.into(),
             hint: None,
         }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
     }
 
     pub fn into_error_info(self) -> ErrorInfo {
@@ -67,6 +79,14 @@ impl ClassifiedError {
         info
     }
 }
+
+impl std::fmt::Display for ClassifiedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for ClassifiedError {}
 
 /// Rewrites `error` in place so that what reaches the client carries the right
 /// SQLSTATE. Errors that already carry one (pgwire's own, or ours) are kept.
@@ -106,6 +126,9 @@ fn classify_inner(error: &(dyn StdError + 'static), contexts: &mut Vec<String>) 
     {
         return ClassifiedError::new(&code, message);
     }
+    if let Some(ours) = error.downcast_ref::<ClassifiedError>() {
+        return ours.clone();
+    }
     if let Some(df) = error.downcast_ref::<DataFusionError>() {
         return classify_datafusion(df, contexts);
     }
@@ -122,7 +145,7 @@ fn classify_inner(error: &(dyn StdError + 'static), contexts: &mut Vec<String>) 
         return ClassifiedError::new(codes::IO_ERROR, io.to_string());
     }
     if let Some(parse) = error.downcast_ref::<datafusion::sql::sqlparser::parser::ParserError>() {
-        return ClassifiedError::new(codes::SYNTAX_ERROR, parser_message(parse));
+        return classify_parser(parse);
     }
     ClassifiedError::new(codes::INTERNAL_ERROR, error.to_string())
 }
@@ -151,7 +174,7 @@ fn classify_datafusion(error: &DataFusionError, contexts: &mut Vec<String>) -> C
         }
         E::ObjectStore(store) => classify_object_store(store),
         E::IoError(io) => ClassifiedError::new(codes::IO_ERROR, io.to_string()),
-        E::SQL(parse, _) => ClassifiedError::new(codes::SYNTAX_ERROR, parser_message(parse)),
+        E::SQL(parse, _) => classify_parser(parse),
         E::NotImplemented(msg) => ClassifiedError::new(codes::FEATURE_NOT_SUPPORTED, msg.clone()),
         E::Plan(msg) => classify_plan_message(msg),
         E::SchemaError(schema, _) => classify_schema(schema),
@@ -271,11 +294,22 @@ fn classify_execution_message(msg: &str) -> ClassifiedError {
     ClassifiedError::new(codes::DATA_EXCEPTION, msg.to_owned())
 }
 
-fn parser_message(error: &datafusion::sql::sqlparser::parser::ParserError) -> String {
+fn classify_parser(error: &datafusion::sql::sqlparser::parser::ParserError) -> ClassifiedError {
     use datafusion::sql::sqlparser::parser::ParserError as P;
     match error {
-        P::ParserError(msg) | P::TokenizerError(msg) => format!("syntax error: {msg}"),
-        P::RecursionLimitExceeded => "syntax error: statement nested too deeply".to_owned(),
+        P::ParserError(msg) | P::TokenizerError(msg) => {
+            ClassifiedError::new(codes::SYNTAX_ERROR, format!("syntax error: {msg}"))
+        }
+        // PostgreSQL's answer to a statement its stack cannot hold.
+        P::RecursionLimitExceeded => ClassifiedError {
+            code: codes::STATEMENT_TOO_COMPLEX.to_owned(),
+            message: "stack depth limit exceeded: the statement nests parentheses too deeply"
+                .to_owned(),
+            hint: Some(
+                "raise datafusion.sql_parser.recursion_limit with SET, or nest less deeply"
+                    .to_owned(),
+            ),
+        },
     }
 }
 

@@ -150,7 +150,10 @@ impl<T: 'static, P: 'static> SQLExecutor for SourceExecutor<T, P> {
                     return Err(DataFusionError::External(Box::new(error)));
                 }
             };
-            Ok::<_, DataFusionError>(CancellingStream { inner: rows, guard })
+            let streaming_source = source_name.clone();
+            let rows = CancellingStream { inner: rows, guard }
+                .map_err(move |error| streaming_error(&streaming_source, error));
+            Ok::<_, DataFusionError>(rows)
         };
         let names = Arc::clone(&schema);
         let stream = futures::stream::once(start)
@@ -170,6 +173,57 @@ impl<T: 'static, P: 'static> SQLExecutor for SourceExecutor<T, P> {
     async fn get_table_schema(&self, table_name: &str) -> Result<SchemaRef> {
         self.inner.get_table_schema(table_name).await
     }
+}
+
+/// An error while a source's rows stream in. A lost connection (the
+/// server shut down or died mid-query) is the source unavailable, class 08
+/// naming it, on every front end: the providers often hand it over as
+/// text ("connection closed", PostgreSQL's FATAL 57P01), which the engine
+/// would otherwise report as a data exception without the source's name.
+/// Any other error is left as it is.
+pub(crate) fn streaming_error(source_name: &str, error: DataFusionError) -> DataFusionError {
+    let classified = SourceError::from_query(source_name, &error);
+    let lost = match &classified {
+        SourceError::Unavailable { .. } => true,
+        SourceError::Remote {
+            sqlstate, message, ..
+        } => {
+            sqlstate
+                .as_deref()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P"))
+                || connection_lost_text(message)
+                || connection_lost_text(&error.to_string())
+        }
+    };
+    if !lost {
+        return error;
+    }
+    let reason = match classified {
+        SourceError::Unavailable { reason, .. } => reason,
+        SourceError::Remote { message, .. } => message,
+    };
+    DataFusionError::External(Box::new(SourceError::Unavailable {
+        source_name: source_name.to_owned(),
+        reason: format!("the connection was lost while rows were read: {reason}"),
+    }))
+}
+
+/// What drivers say, as text, when the server goes away mid-stream.
+fn connection_lost_text(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    [
+        "connection closed",
+        "terminating connection",
+        "server closed the connection",
+        "connection reset",
+        "broken pipe",
+        "unexpected eof",
+        "unexpected end of file",
+        "lost connection",
+        "server has gone away",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
 }
 
 /// Rewrites the statement so that its columns are named `c0, c1, …`, and

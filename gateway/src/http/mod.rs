@@ -6,6 +6,7 @@ mod auth;
 mod browse;
 mod cache;
 mod error;
+mod listener;
 mod query;
 mod registry;
 mod sources;
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 use crate::sources::Sources;
 
 pub use error::ApiError;
+pub use listener::HttpLimits;
 
 /// The OpenAPI document, checked against the routes by the e2e tests.
 pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
@@ -36,6 +38,10 @@ pub struct ApiState {
     pub anonymous: bool,
     pub execution: tokio::runtime::Handle,
     pub queries: registry::Registry,
+    /// The deepest statement planned (`[limits] max_statement_depth`).
+    pub max_statement_depth: usize,
+    /// The largest request body read (`[limits] max_message_bytes`): 413 beyond.
+    pub max_body_bytes: usize,
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {
@@ -94,6 +100,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             state.clone(),
             auth::require_token,
         ))
+        .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state)
 }
 
@@ -101,9 +108,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
 pub async fn serve(
     listener: TcpListener,
     state: Arc<ApiState>,
+    limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    listener::serve(listener, router(state), limits, shutdown).await
 }

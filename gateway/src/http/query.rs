@@ -141,6 +141,9 @@ pub async fn run(
     )?;
     let request: QueryRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
+    // Before anything parses it: a deep statement must not reach a parser.
+    tributary_pgwire::check_statement_depth(&request.sql, state.max_statement_depth)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.sqlstate(), e.to_string()))?;
     // `@name`s become placeholders before anything runs: a bad value is
     // the request's error, not the stream's.
     let bound = parameters::bind(&request.sql, &request.params)
@@ -253,7 +256,9 @@ async fn produce(
             .await
             .map_err(|e| refused_or_engine(&e))?;
         let frame = bound.bind(frame).map_err(|e| ApiError::from_engine(&e))?;
-        let frame = match limit {
+        // DataFusion reads a limit past i64::MAX as negative; no result
+        // can be that long, so such a limit is no limit at all.
+        let frame = match limit.filter(|l| i64::try_from(*l).is_ok()) {
             Some(limit) => frame
                 .limit(0, Some(limit))
                 .map_err(|e| ApiError::from_engine(&e))?,
