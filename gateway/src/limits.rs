@@ -4,6 +4,8 @@
 //! - `memory`: DataFusion's memory pool for every query at once; sorts,
 //!   aggregates and joins spill to `<data_dir>/spill` when it is full, and
 //!   what cannot spill fails its query with 53200.
+//! - `query_memory`: what one session's statements may hold at once (see
+//!   `session_memory`), so that one query cannot take the whole pool.
 //! - `max_value_bytes`: the largest single value a function may build
 //!   (`repeat`, `lpad`, `rpad`): beyond it, 54000 as in PostgreSQL.
 //! - `max_sessions`: pg wire clients at once (53300 beyond).
@@ -31,6 +33,9 @@ pub struct RawLimits {
     /// All queries' memory together: "4GiB", or a share of the machine's
     /// memory, "50%" (the default).
     pub memory: Option<Spanned<String>>,
+    /// What one session's statements may hold at once, e.g. "1GiB", or a
+    /// share of `memory`, "50%" (the default).
+    pub query_memory: Option<Spanned<String>>,
     /// The largest value a function builds, e.g. "256MiB" (the default).
     pub max_value_bytes: Option<Spanned<String>>,
     /// pg wire sessions at once (default 100, PostgreSQL's max_connections).
@@ -53,6 +58,7 @@ pub struct RawLimits {
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub memory: usize,
+    pub query_memory: usize,
     pub max_value_bytes: usize,
     pub max_sessions: usize,
     pub max_message_bytes: usize,
@@ -63,14 +69,17 @@ pub struct Limits {
 }
 
 pub const DEFAULT_MEMORY_SHARE: u64 = 50;
+pub const DEFAULT_QUERY_MEMORY_SHARE: usize = 50;
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 256 << 20;
 pub const DEFAULT_MAX_SESSIONS: usize = 100;
 
 impl Limits {
     /// The defaults, with `memory` a share of this machine's memory.
     pub fn defaults() -> Self {
+        let memory = share_of_memory(DEFAULT_MEMORY_SHARE);
         Self {
-            memory: share_of_memory(DEFAULT_MEMORY_SHARE),
+            memory,
+            query_memory: memory / 100 * DEFAULT_QUERY_MEMORY_SHARE,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             max_sessions: DEFAULT_MAX_SESSIONS,
             max_message_bytes: tributary_pgwire::DEFAULT_MAX_MESSAGE_BYTES,
@@ -110,6 +119,24 @@ impl Limits {
                     }
                 },
                 None => bytes(memory, "memory")?,
+            };
+        }
+        limits.query_memory = limits.memory / 100 * DEFAULT_QUERY_MEMORY_SHARE;
+        if let Some(query_memory) = &raw.query_memory {
+            let text = query_memory.get_ref().trim();
+            limits.query_memory = match text.strip_suffix('%') {
+                Some(share) => match share.trim().parse::<usize>() {
+                    Ok(share @ 1..=100) => limits.memory / 100 * share,
+                    _ => {
+                        return Err((
+                            query_memory.span(),
+                            format!(
+                                "limits.query_memory {text:?}: a share is 1% to 100% of memory"
+                            ),
+                        ));
+                    }
+                },
+                None => bytes(query_memory, "query_memory")?.min(limits.memory),
             };
         }
         if let Some(value) = &raw.max_value_bytes {

@@ -14,6 +14,7 @@ mod query;
 mod sample;
 mod secrets;
 mod serve;
+mod session_memory;
 mod sources;
 mod tokens;
 
@@ -74,9 +75,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
     tributary_pgwire::set_external_classifier(tributary_connectors::remote::classify_source_error);
     let settings = engine::Settings::load(cli.config.as_deref(), cli.data_dir.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
         .thread_stack_size(tributary_pgwire::PLANNING_STACK_BYTES)
         .build()
+        .enable_all()
         .map_err(anyhow::Error::from)?;
     match cli.command {
         Command::Serve(args) => {

@@ -60,6 +60,7 @@ pub async fn run(
     let context = limits::install(&context, &limits, &settings.data_dir)?;
     tracing::info!(
         memory = limits.memory,
+        query_memory = limits.query_memory,
         max_sessions = limits.max_sessions,
         max_value_bytes = limits.max_value_bytes,
         "limits"
@@ -130,6 +131,7 @@ pub async fn run(
         queries: Default::default(),
         max_statement_depth: limits.max_statement_depth,
         max_body_bytes: limits.max_message_bytes,
+        query_memory: limits.query_memory,
     });
     let http_server = tokio::spawn(http::serve(
         http_listener,
@@ -145,7 +147,10 @@ pub async fn run(
             trust_user: TRUST_USER.to_owned(),
             execution_runtime: Some(execution),
             databases: Arc::new(SourceDatabases(sources.live.clone())),
-            session_setup: Some(Arc::new(cache::SessionCaches(sources.cache.clone()))),
+            session_setup: Some(Arc::new(GatewaySessions {
+                caches: cache::SessionCaches(sources.cache.clone()),
+                query_memory: limits.query_memory,
+            })),
             max_sessions: Some(limits.max_sessions),
             wire: limits.wire(),
             max_statement_depth: limits.max_statement_depth,

@@ -67,6 +67,15 @@ pub struct FrontEndOptions {
 /// with `SET` and read with `SHOW` like any parameter.
 pub trait SessionSetup: Send + Sync + std::fmt::Debug {
     fn setup(&self, session: &SessionContext, user: &str);
+
+    /// The engine state a new session starts from (the gateway bounds each
+    /// session's memory here). By default the shared state, copied.
+    fn session_state(
+        &self,
+        state: datafusion::execution::session_state::SessionState,
+    ) -> datafusion::execution::session_state::SessionState {
+        state
+    }
 }
 
 impl Default for FrontEndOptions {
@@ -150,7 +159,11 @@ impl Shared {
         ];
         // A copy of the state: catalogs, object stores and functions are
         // shared behind Arcs; settings changed with SET stay in this session.
-        let context = Arc::new(SessionContext::new_with_state(self.context.state()));
+        let state = match &self.session_setup {
+            Some(setup) => setup.session_state(self.context.state()),
+            None => self.context.state(),
+        };
+        let context = Arc::new(SessionContext::new_with_state(state));
         if let Some(setup) = &self.session_setup {
             setup.setup(&context, &self.trust_user);
         }

@@ -42,6 +42,8 @@ pub struct ApiState {
     pub max_statement_depth: usize,
     /// The largest request body read (`[limits] max_message_bytes`): 413 beyond.
     pub max_body_bytes: usize,
+    /// What one request's statement may hold (`[limits] query_memory`).
+    pub query_memory: usize,
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {

@@ -150,7 +150,10 @@ pub async fn run(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.sqlstate(), e.to_string()))?;
     let ttl = saved_query_ttl(&request.sql)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "22023", e))?;
-    let context = SessionContext::new_with_state(state.context.state());
+    let context = SessionContext::new_with_state(crate::session_memory::bounded_session(
+        state.context.state(),
+        state.query_memory,
+    ));
     let cache_session = cache_options(&context, &state, &identity, &headers, ttl);
     let (first_tx, first_rx) = oneshot::channel();
     // A few chunks in flight at most: the rest wait in the engine.

@@ -320,3 +320,75 @@ async fn a_source_that_dies_mid_stream_is_class_08_naming_it() {
     // The gateway and its other sources go on.
     still_answers(&gateway).await;
 }
+
+#[tokio::test]
+async fn sorts_and_aggregates_beyond_the_memory_limit_spill() {
+    let gateway = Gateway::start_with(Some("[limits]\nmemory = \"128MiB\"\n"), &[]);
+    let client = gateway.client().await;
+    // A sort of 10 M rows (~80 MB of keys, more with the row numbers) and
+    // 5 M groups: both past what the pool holds at once.
+    let rows = client
+        .simple_query(
+            "SELECT max(rn), min(v) FROM (SELECT v, row_number() OVER (ORDER BY v DESC) AS rn \
+             FROM generate_series(1, 10000000) AS t(v))",
+        )
+        .await
+        .expect("the sort spills");
+    assert_eq!(
+        crate::wire::simple_rows(rows),
+        [[Some("10000000".to_owned()), Some("1".to_owned())]]
+    );
+    let rows = client
+        .simple_query("SELECT count(*) FROM (SELECT DISTINCT v % 5000000 FROM generate_series(1, 20000000) AS t(v))")
+        .await
+        .expect("the aggregate spills");
+    assert_eq!(
+        crate::wire::simple_rows(rows),
+        [[Some("5000000".to_owned())]]
+    );
+    let peak = process_memory_kib(gateway.pid(), "VmHWM").expect("peak");
+    assert!(
+        peak < (128 + 256) * 1024,
+        "VmHWM {peak} KiB over the limit and its overhead"
+    );
+    assert!(gateway.data_dir.join("spill").is_dir());
+}
+
+#[tokio::test]
+async fn one_session_cannot_take_the_whole_pool() {
+    let gateway = Gateway::start_with(
+        Some(
+            "[server]\nhttp_anonymous = true\n\n[limits]\nmemory = \"1GiB\"\nquery_memory = \"64MiB\"\n",
+        ),
+        &[],
+    );
+    let client = gateway.client().await;
+    let error = client
+        .simple_query("SELECT cardinality(array_agg(v)) FROM generate_series(1, 50000000) AS t(v)")
+        .await
+        .expect_err("50 M values do not fit one session's 64 MiB");
+    assert_eq!(code(&error).as_deref(), Some("53200"), "{error}");
+    let message = error
+        .as_db_error()
+        .map(|db| db.message().to_owned())
+        .unwrap_or_default();
+    assert!(message.contains("query_memory"), "{message}");
+    // The same statement over HTTP is bounded the same way.
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/v1/query", gateway.http_addr))
+        .body(r#"{"sql": "SELECT cardinality(array_agg(v)) AS n FROM generate_series(1, 50000000) AS t(v)"}"#)
+        .send()
+        .await
+        .expect("POST");
+    let text = response.text().await.unwrap_or_default();
+    assert!(text.contains("53200"), "{text}");
+    // A smaller one in the same session fits.
+    let rows = client
+        .simple_query("SELECT cardinality(array_agg(v)) FROM generate_series(1, 100000) AS t(v)")
+        .await
+        .expect("a smaller array");
+    assert_eq!(
+        crate::wire::simple_rows(rows),
+        [[Some("100000".to_owned())]]
+    );
+}
