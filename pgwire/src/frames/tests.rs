@@ -321,5 +321,8 @@ fn every_checked_message_decodes_within_itself() {
         }
     }
     // The mutations must leave many messages valid, or this tests nothing.
-    assert!(accepted > 20_000, "only {accepted} mutated messages passed the checks");
+    assert!(
+        accepted > 20_000,
+        "only {accepted} mutated messages passed the checks"
+    );
 }

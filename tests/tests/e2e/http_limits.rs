@@ -25,11 +25,18 @@ async fn post_query(gateway: &Gateway, body: String) -> (u16, serde_json::Value)
         .expect("POST /v1/query");
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(json!({ "text": text })))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(json!({ "text": text })),
+    )
 }
 
 async fn healthy(gateway: &Gateway) {
-    let (status, body) = post_query(gateway, json!({"sql": "SELECT 6 * 7 AS answer"}).to_string()).await;
+    let (status, body) = post_query(
+        gateway,
+        json!({"sql": "SELECT 6 * 7 AS answer"}).to_string(),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -45,7 +52,10 @@ async fn bodies_nesting_and_depth_are_bounded() {
     let (status, body) = post_query(&gateway, bomb).await;
     assert_eq!(status, 400, "{body}");
     // A statement too deep to plan: 54001, as over the pg wire.
-    let union = (0..5_000).map(|n| format!("SELECT {n}")).collect::<Vec<_>>().join(" UNION ");
+    let union = (0..5_000)
+        .map(|n| format!("SELECT {n}"))
+        .collect::<Vec<_>>()
+        .join(" UNION ");
     let (status, body) = post_query(&gateway, json!({"sql": union}).to_string()).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["sqlstate"], "54001", "{body}");
@@ -65,7 +75,9 @@ async fn slow_headers_are_cut_off_and_extra_connections_refused() {
     // Four clients that send half a request and stop: they hold every place.
     let mut slow = Vec::new();
     for _ in 0..4 {
-        let mut stream = TcpStream::connect(gateway.http_addr).await.expect("connect");
+        let mut stream = TcpStream::connect(gateway.http_addr)
+            .await
+            .expect("connect");
         stream
             .write_all(b"POST /v1/query HTTP/1.1\r\nHost: tributary\r\n")
             .await
@@ -74,7 +86,9 @@ async fn slow_headers_are_cut_off_and_extra_connections_refused() {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     // The fifth is told why, at once.
-    let mut fifth = TcpStream::connect(gateway.http_addr).await.expect("connect");
+    let mut fifth = TcpStream::connect(gateway.http_addr)
+        .await
+        .expect("connect");
     fifth
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: tributary\r\n\r\n")
         .await
@@ -87,7 +101,8 @@ async fn slow_headers_are_cut_off_and_extra_connections_refused() {
     let started = Instant::now();
     for stream in &mut slow {
         let mut rest = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest)).await;
+        let read =
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest)).await;
         assert!(read.is_ok(), "a half-sent request was kept open");
     }
     assert!(started.elapsed() < Duration::from_secs(10));
