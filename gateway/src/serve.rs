@@ -170,6 +170,27 @@ pub async fn run(
     Ok(())
 }
 
+/// What the gateway puts into every pg wire session: its cache options and
+/// its own memory bound.
+#[derive(Debug)]
+struct GatewaySessions {
+    caches: cache::SessionCaches,
+    query_memory: usize,
+}
+
+impl tributary_pgwire::SessionSetup for GatewaySessions {
+    fn setup(&self, session: &datafusion::prelude::SessionContext, user: &str) {
+        self.caches.setup(session, user);
+    }
+
+    fn session_state(
+        &self,
+        state: datafusion::execution::session_state::SessionState,
+    ) -> datafusion::execution::session_state::SessionState {
+        crate::session_memory::bounded_session(state, self.query_memory)
+    }
+}
+
 /// Every source served now is a database clients can connect to.
 #[derive(Debug)]
 struct SourceDatabases(LiveSources);
