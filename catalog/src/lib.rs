@@ -21,5 +21,5 @@ mod version;
 
 pub use session::{DEFAULT_CATALOG, DEFAULT_SCHEMA, SourceSpec, SourceStatus, build_session};
 pub use sources::LiveSources;
-pub use store::{CatalogStore, STORE_FILE, StoreError, StoredSource, TokenInfo};
+pub use store::{CatalogStore, STORE_FILE, StoreError, StoredSource, TokenInfo, sidecar};
 pub use version::server_version_string;

@@ -50,5 +50,13 @@ pub enum CredentialsError {
     },
 }
 
+impl CredentialsError {
+    /// The store's file is damaged (truncated, overwritten, a flipped
+    /// byte), as opposed to unreadable, locked or opened with another key.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, Self::Corrupt { .. } | Self::Tampered { .. })
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,11 @@
 //! `credentials.lock`: a reader sees the old file or the new one, never a
 //! mix, and two writers (two processes) take turns, so neither loses the
 //! other's change.
+//!
+//! A file that is there is read whole and checked field by field before
+//! anything uses it: one that is empty, truncated, not UTF-8 or not the
+//! JSON this version writes is `CredentialsError::Corrupt`, and nothing
+//! writes over it. Only a missing file is started afresh.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -27,7 +32,10 @@ pub const STORE_FILE: &str = "credentials.json";
 const LOCK_FILE: &str = "credentials.lock";
 const FORMAT: u32 = 1;
 
+// Unknown fields are refused: a field name with a flipped byte must read
+// as damage, not as a missing field filled in by a default.
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct StoreFile {
     format: u32,
     /// The data key, sealed by the master key (base64).
@@ -36,12 +44,84 @@ struct StoreFile {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SealedSecret {
     /// The value, sealed by the data key and bound to the name (base64).
     sealed: String,
     /// RFC 3339 times.
     created: String,
     updated: String,
+}
+
+/// The store at `path`, `None` if there is no file.
+fn read_file(path: &Path) -> Result<Option<StoreFile>, CredentialsError> {
+    match std::fs::read(path) {
+        Ok(bytes) => parse(path, &bytes).map(Some),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(CredentialsError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// A file's bytes as a store, every field checked against what this version
+/// writes. Reasons name places, never contents.
+fn parse(path: &Path, bytes: &[u8]) -> Result<StoreFile, CredentialsError> {
+    let corrupt = |reason: String| CredentialsError::Corrupt {
+        path: path.to_owned(),
+        reason,
+    };
+    if bytes.is_empty() {
+        return Err(corrupt("it is empty (0 bytes)".to_owned()));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        corrupt(format!(
+            "byte {} is not UTF-8 text: flipped or overwritten bytes",
+            e.valid_up_to()
+        ))
+    })?;
+    let file: StoreFile = serde_json::from_str(text).map_err(|e| {
+        corrupt(if e.is_eof() {
+            format!(
+                "its JSON ends early (line {}, column {}): truncated",
+                e.line(),
+                e.column()
+            )
+        } else {
+            format!("it is not the JSON this version writes: {e}")
+        })
+    })?;
+    if file.format != FORMAT {
+        return Err(corrupt(format!(
+            "format {} is not one this version reads",
+            file.format
+        )));
+    }
+    if BASE64.decode(&file.data_key).is_err() {
+        return Err(corrupt("its data key is not base64".to_owned()));
+    }
+    for (name, record) in &file.secrets {
+        if check_name(name).is_err() {
+            return Err(corrupt(format!(
+                "a secret is named {:?}, which is not a name Tributary writes",
+                name.chars().take(64).collect::<String>()
+            )));
+        }
+        if BASE64.decode(&record.sealed).is_err() {
+            return Err(corrupt(format!(
+                "secret \"{name}\": its sealed value is not base64"
+            )));
+        }
+        for (what, time) in [("created", &record.created), ("updated", &record.updated)] {
+            if DateTime::parse_from_rfc3339(time).is_err() {
+                return Err(corrupt(format!(
+                    "secret \"{name}\": its {what} time is not an RFC 3339 time"
+                )));
+            }
+        }
+    }
+    Ok(file)
 }
 
 fn parse_time(text: &str) -> DateTime<Utc> {
@@ -109,23 +189,27 @@ impl CredentialStore {
     }
 
     fn read(&self) -> Result<Option<StoreFile>, CredentialsError> {
-        let text = match std::fs::read_to_string(self.path()) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(self.io(error)),
+        read_file(&self.path())
+    }
+
+    /// Reads the whole store and opens every record, changing nothing: how
+    /// many secrets it holds, or `None` when there is no store yet.
+    pub fn verify(&self) -> Result<Option<usize>, CredentialsError> {
+        let Some(file) = self.read()? else {
+            return Ok(None);
         };
-        let file: StoreFile =
-            serde_json::from_str(&text).map_err(|e| CredentialsError::Corrupt {
-                path: self.path(),
-                reason: e.to_string(),
-            })?;
-        if file.format != FORMAT {
-            return Err(CredentialsError::Corrupt {
-                path: self.path(),
-                reason: format!("format {} is not one this version reads", file.format),
-            });
+        let data_key = self.data_key(&file, &self.master)?;
+        for (name, record) in &file.secrets {
+            drop(self.open_secret(&data_key, name, record)?);
         }
-        Ok(Some(file))
+        Ok(Some(file.secrets.len()))
+    }
+
+    /// Checks the store in `dir` as far as can be done without the master
+    /// key (everything but the sealing): how many secrets it holds, or
+    /// `None` when there is no store.
+    pub fn inspect(dir: &Path) -> Result<Option<usize>, CredentialsError> {
+        Ok(read_file(&dir.join(STORE_FILE))?.map(|file| file.secrets.len()))
     }
 
     fn data_key(

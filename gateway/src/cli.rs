@@ -156,6 +156,17 @@ pub struct ServeArgs {
     /// free port; the log says which.
     #[arg(long, env = "TRIBUTARY_HTTP_ADDR", value_name = "HOST:PORT")]
     pub http_addr: Option<SocketAddr>,
+
+    /// Move a damaged catalog.db or credentials.json aside (to
+    /// `<name>.damaged-<UTC time>`, logged) and start with a fresh one.
+    /// Without it, a damaged file stops the server and is left as it is.
+    #[arg(
+        long,
+        env = "TRIBUTARY_REPAIR",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub repair: bool,
 }
 
 #[derive(Debug, Args)]

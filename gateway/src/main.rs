@@ -16,6 +16,7 @@ mod secrets;
 mod serve;
 mod session_memory;
 mod sources;
+mod state;
 mod tokens;
 
 use std::process::ExitCode;
@@ -81,6 +82,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .map_err(anyhow::Error::from)?;
     match cli.command {
         Command::Serve(args) => {
+            // Before anything opens the stores: a damaged one stops the
+            // server here (or is moved aside with --repair), never
+            // replaced by an empty one.
+            engine::init_logging(&settings.log_filter("info"));
+            state::check(&settings, args.repair)?;
             // Statements run on their own runtime so that heavy queries never
             // starve the threads that accept connections and read cancels.
             let execution = tokio::runtime::Builder::new_multi_thread()

@@ -7,10 +7,23 @@
 //! goes through the same validation. A secret sent as a plain value is put
 //! into the credentials store as `source.<name>.<field>` and the definition
 //! keeps a `{"secret": …}` reference in its place.
+//!
+//! A source and its secrets live in two files (catalog.db and
+//! credentials.json), so no single write covers both. Instead catalog.db
+//! keeps a journal, `pending_secrets`: a secret's name is committed there
+//! before the secret is written, and the source row that references it (or,
+//! for a replaced or deleted source, stops referencing it) is committed
+//! after. Settling the journal removes every pending secret that no source
+//! references. It runs after each change and at start, so a process killed
+//! between the two writes leaves at most a pending secret that the next
+//! start removes, never an orphan no one knows about. (Keeping the sealed
+//! value in the catalog row would make it one write, but every other
+//! secret is in the credentials store, where `tributary secrets`, key
+//! rotation and the connectors' lookups find it.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use datafusion::prelude::SessionContext;
@@ -20,11 +33,12 @@ use tributary_catalog::{
     CatalogStore, LiveSources, SourceSpec, SourceStatus, StoredSource, build_session,
 };
 use tributary_connectors::files::{CsvOptions, FilesSpec};
+use tributary_credentials::STORE_FILE as CREDENTIALS_FILE;
 
 use crate::cache::{ResultCache, SourceCaching, SourcePolicy};
 use crate::config::{ConfigFile, cache_policy, is_secret_option};
 use crate::engine::Settings;
-use crate::{sample, secrets};
+use crate::{sample, secrets, state};
 
 /// Where a source is defined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +68,8 @@ pub enum SourceError {
     Fixed(String, String),
     #[error("{0}")]
     Invalid(String),
+    /// A local path the file roots do not allow (SQLSTATE 42501).
+    #[error("{0}")]
     #[error(
         "a plain secret value needs the credentials store: start the gateway with TRIBUTARY_MASTER_KEY or TRIBUTARY_MASTER_KEY_FILE set, or send a reference {{\"secret\": \"NAME\"}} ({0})"
     )]
@@ -81,8 +97,11 @@ pub struct Sources {
     /// Shown in errors about fixed sources.
     config_path: String,
     fixed: BTreeMap<String, FixedSource>,
+    /// Where sources created through the API may read local files.
     /// One change at a time, so that the store and the engine agree.
     changing: tokio::sync::Mutex<()>,
+    /// What `/readyz` last found of the credentials store.
+    credentials_checked: Mutex<CredentialsChecked>,
     /// Results kept for the sources (used by `serve`).
     pub cache: Arc<ResultCache>,
 }
@@ -142,6 +161,10 @@ impl Sources {
         })?;
         let store = CatalogStore::open(&settings.data_dir)?;
         let fixed = fixed_sources(settings)?;
+        // A change killed between its two writes is finished here.
+        let lock = store.lock_changes()?;
+        settle_pending_secrets(&store, &fixed, &settings.data_dir);
+        drop(lock);
         let cache = ResultCache::new(
             settings
                 .config
@@ -189,6 +212,10 @@ impl Sources {
                 .unwrap_or_else(|| "the embedded default".to_owned()),
             fixed,
             changing: tokio::sync::Mutex::new(()),
+            credentials_checked: Mutex::new(CredentialsChecked {
+                seen: settings.data_dir.join(CREDENTIALS_FILE).exists(),
+                sound: None,
+            }),
             cache,
         };
         Ok((context, Arc::new(sources)))
@@ -198,9 +225,50 @@ impl Sources {
         &self.store
     }
 
-    /// Whether the catalog store answers.
-    pub fn ready(&self) -> Result<(), String> {
-        self.store.check().map_err(|e| e.to_string())
+    /// Whether both stores can be read (for `/readyz`), cheaply: the
+    /// catalog's file, header and one query; the credentials store read
+    /// whole only when its file changed since it was last found sound.
+    pub fn ready(&self) -> Result<(), NotReady> {
+        self.store.check().map_err(|e| NotReady {
+            store: e.path().to_owned(),
+            reason: e.to_string(),
+        })?;
+        let path = self.data_dir.join(CREDENTIALS_FILE);
+        let not_ready = |reason: String| NotReady {
+            store: path.clone(),
+            reason,
+        };
+        let mut checked = self
+            .credentials_checked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let version = match std::fs::metadata(&path) {
+            Ok(metadata) => file_version(&metadata),
+            // The gateway never removes the file once it exists.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return if checked.seen {
+                    Err(not_ready(format!(
+                        "the credentials store {} was removed while the server runs: the secrets it held are gone",
+                        path.display()
+                    )))
+                } else {
+                    Ok(())
+                };
+            }
+            Err(error) => {
+                return Err(not_ready(format!(
+                    "the credentials store {}: {error}",
+                    path.display()
+                )));
+            }
+        };
+        checked.seen = true;
+        if checked.sound == Some(version) {
+            return Ok(());
+        }
+        state::check_credentials(&self.data_dir).map_err(|e| not_ready(e.to_string()))?;
+        checked.sound = Some(version);
+        Ok(())
     }
 
     pub fn list(&self) -> Result<Vec<SourceView>, SourceError> {
@@ -267,29 +335,55 @@ impl Sources {
         }
         let (definition, plain_secrets) = take_plain_secrets(name, body)?;
         check_definition(name, &definition)?;
+        // Before anything is stored: a refused source leaves no trace.
+        if let Some(url) = definition.get("url").and_then(Value::as_str) {
+                .check_api_source(url)
+        }
         let _changing = self.changing.lock().await;
-        let exists = self
-            .store
-            .source(name)
-            .map_err(anyhow::Error::from)?
-            .is_some();
+        let old = self.store.source(name).map_err(anyhow::Error::from)?;
+        let exists = old.is_some();
         if exists && !replace {
             return Err(SourceError::Exists(name.to_owned()));
         }
-        if !plain_secrets.is_empty() {
-            let store = secrets::store(&self.data_dir)
-                .map_err(|e| SourceError::NoCredentials(e.to_string()))?;
-            for (secret, value) in &plain_secrets {
-                store
-                    .set(secret, value)
-                    .map_err(|e| SourceError::Internal(anyhow::anyhow!(e)))?;
+        let old_definition =
+            old.and_then(|old| serde_json::from_str::<Value>(&old.definition).ok());
+        let referenced = referenced_secrets(&definition);
+        let unused: Vec<String> = self
+            .owned_secrets(name, old_definition.as_ref())
+            .into_iter()
+            .filter(|secret| !referenced.contains(secret))
+            .collect();
+        let lock = self.store.lock_changes().map_err(anyhow::Error::from)?;
+        let written = (|| {
+            if !plain_secrets.is_empty() {
+                let store = secrets::store(&self.data_dir)
+                    .map_err(|e| SourceError::NoCredentials(e.to_string()))?;
+                // Journal first, so that a secret on disk is always either
+                // referenced or pending.
+                let names: Vec<String> = plain_secrets.iter().map(|(n, _)| n.clone()).collect();
+                self.store
+                    .add_pending_secrets(&names)
+                    .map_err(anyhow::Error::from)?;
+                for (secret, value) in &plain_secrets {
+                    store
+                        .set(secret, value)
+                        .map_err(|e| SourceError::Internal(anyhow::anyhow!(e)))?;
+                }
             }
-        }
-        let spec = resolve(name, &definition, &self.data_dir).map_err(SourceError::Invalid)?;
-        self.store
-            .put_source(name, &definition.to_string())
-            .map_err(anyhow::Error::from)?;
-        self.forget_unused_secrets(name, &definition);
+            // After the secrets: a files source reads its keys now. A
+            // definition refused here leaves its secrets pending, and so
+            // removed below.
+            let spec = resolve(name, &definition, &self.data_dir).map_err(SourceError::Invalid)?;
+            self.store
+                .put_source(name, &definition.to_string(), &unused)
+                .map_err(anyhow::Error::from)?;
+            Ok::<_, SourceError>(spec)
+        })();
+        // Whether or not the source was written: what no source references
+        // now goes.
+        settle_pending_secrets(&self.store, &self.fixed, &self.data_dir);
+        drop(lock);
+        let spec = written?;
         self.live
             .put(&spec)
             .await
@@ -308,16 +402,24 @@ impl Sources {
             ));
         }
         let _changing = self.changing.lock().await;
+        let old_definition = self
+            .store
+            .source(name)
+            .map_err(anyhow::Error::from)?
+            .and_then(|old| serde_json::from_str::<Value>(&old.definition).ok());
+        let owned = self.owned_secrets(name, old_definition.as_ref());
+        let lock = self.store.lock_changes().map_err(anyhow::Error::from)?;
         if !self
             .store
-            .delete_source(name)
+            .delete_source(name, &owned)
             .map_err(anyhow::Error::from)?
         {
             return Err(SourceError::NotFound(name.to_owned()));
         }
         self.live.remove(name);
         self.cache.set_policy(name, None);
-        self.forget_unused_secrets(name, &Value::Null);
+        settle_pending_secrets(&self.store, &self.fixed, &self.data_dir);
+        drop(lock);
         tracing::info!(source = %name, "source deleted through the API");
         Ok(())
     }
@@ -344,29 +446,128 @@ impl Sources {
             .map_err(|e| SourceError::Internal(anyhow::anyhow!(e)))
     }
 
-    /// Removes the secrets this source's earlier definitions put in the
-    /// store that `definition` no longer references. Best effort: a store
-    /// that cannot be opened keeps them, and says so in the log.
-    fn forget_unused_secrets(&self, name: &str, definition: &Value) {
+    /// The secrets that belong to source `name`, as the API named them
+    /// (`source.<name>.<field>`): those `definition` references, and any
+    /// other the credentials store holds under that prefix (left by an
+    /// earlier definition).
+    fn owned_secrets(&self, name: &str, definition: Option<&Value>) -> Vec<String> {
         let prefix = format!("source.{name}.");
-        let Ok(store) = secrets::store(&self.data_dir) else {
+        let mut owned: BTreeSet<String> = definition
+            .map(referenced_secrets)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|secret| secret.starts_with(&prefix))
+            .collect();
+        if let Ok(store) = secrets::store(&self.data_dir) {
+            match store.list() {
+                Ok(listed) => owned.extend(
+                    listed
+                        .into_iter()
+                        .map(|info| info.name)
+                        .filter(|secret| secret.starts_with(&prefix)),
+                ),
+                Err(error) => {
+                    tracing::warn!(source = %name, "cannot list stored secrets to find unused ones: {error}");
+                }
+            }
+        }
+        owned.into_iter().collect()
+    }
+}
+
+/// The credentials store as `/readyz` last found it.
+#[derive(Debug)]
+struct CredentialsChecked {
+    /// Its file has existed while the server ran.
+    seen: bool,
+    /// The file's version when it was last found sound.
+    sound: Option<(std::time::SystemTime, u64, u64)>,
+}
+
+/// A store `/readyz` cannot read.
+#[derive(Debug)]
+pub struct NotReady {
+    pub store: PathBuf,
+    pub reason: String,
+}
+
+/// When a file changed, its size and inode: a new version on every write,
+/// whether in place or by rename.
+fn file_version(metadata: &std::fs::Metadata) -> (std::time::SystemTime, u64, u64) {
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(metadata);
+    #[cfg(not(unix))]
+    let inode = 0;
+    (
+        metadata.modified().unwrap_or(std::time::UNIX_EPOCH),
+        metadata.len(),
+        inode,
+    )
+}
+
+/// Settles the catalog's pending secrets: one that no source (stored or
+/// fixed) references is removed from the credentials store, then its name
+/// leaves the journal. Best effort, logged: what cannot be settled now
+/// stays pending for the next change or start. The caller holds
+/// `lock_changes`, so no other process is between its two writes.
+fn settle_pending_secrets(
+    store: &CatalogStore,
+    fixed: &BTreeMap<String, FixedSource>,
+    data_dir: &Path,
+) {
+    let pending = match store.pending_secrets() {
+        Ok(pending) if pending.is_empty() => return,
+        Ok(pending) => pending,
+        Err(error) => {
+            tracing::warn!("cannot read the pending secrets: {error}");
             return;
-        };
-        let referenced = referenced_secrets(definition);
-        let listed = match store.list() {
-            Ok(listed) => listed,
-            Err(error) => {
-                tracing::warn!(source = %name, "cannot list stored secrets to remove unused ones: {error}");
+        }
+    };
+    let mut referenced: BTreeSet<String> = fixed
+        .values()
+        .flat_map(|fixed| referenced_secrets(&fixed.definition))
+        .collect();
+    let stored = match store.sources() {
+        Ok(stored) => stored,
+        Err(error) => {
+            tracing::warn!("cannot read the stored sources to settle pending secrets: {error}");
+            return;
+        }
+    };
+    for source in stored {
+        match serde_json::from_str::<Value>(&source.definition) {
+            Ok(definition) => referenced.extend(referenced_secrets(&definition)),
+            // Its references are unknown: remove nothing.
+            Err(_) => {
+                tracing::warn!(source = %source.name, "its stored definition is not valid JSON: pending secrets are kept until it is replaced or deleted");
                 return;
             }
-        };
-        for info in listed {
-            if info.name.starts_with(&prefix)
-                && !referenced.contains(&info.name)
-                && let Err(error) = store.remove(&info.name)
-            {
-                tracing::warn!(source = %name, secret = %info.name, "cannot remove an unused secret: {error}");
+        }
+    }
+    let mut credentials = None;
+    for name in pending {
+        if !referenced.contains(&name) {
+            let opened = credentials.get_or_insert_with(|| secrets::store(data_dir));
+            let removed = match opened {
+                Ok(credentials) => credentials.remove(&name),
+                Err(error) => {
+                    tracing::warn!(secret = %name, "cannot remove a secret no source uses: {error}");
+                    continue;
+                }
+            };
+            match removed {
+                Ok(true) => {
+                    tracing::info!(secret = %name, "removed a secret no source uses (from a change that was replaced, deleted or did not finish)")
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(secret = %name, "cannot remove a secret no source uses: {error}");
+                    continue;
+                }
             }
+        }
+        if let Err(error) = store.settle_pending_secret(&name) {
+            tracing::warn!(secret = %name, "cannot settle a pending secret: {error}");
         }
     }
 }
@@ -545,6 +746,22 @@ fn resolve(name: &str, definition: &Value, data_dir: &Path) -> Result<SourceSpec
         .into_iter()
         .next()
         .ok_or_else(|| "no source in the definition".to_owned())
+}
+
+/// A definition from the catalog store, as the engine serves it: refused
+/// (the reason says why) when invalid or outside the file roots, which may
+/// have changed since it was stored.
+    name: &str,
+    definition: &Value,
+    data_dir: &Path,
+) -> Result<SourceSpec, SourceError> {
+    let spec = resolve(name, definition, data_dir).map_err(|reason| {
+        SourceError::Invalid(format!("its stored definition is not valid: {reason}"))
+    })?;
+    if let SourceSpec::Files(files) = &spec {
+            .check_api_source(&files.url)
+    }
+    Ok(spec)
 }
 
 #[cfg(test)]

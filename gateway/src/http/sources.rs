@@ -1,5 +1,6 @@
 //! `/v1/sources`: list, create, read, replace, delete and test sources, and
-//! `/readyz`, which is ready when the catalog store answers.
+//! `/readyz`, which is ready when the catalog and credentials stores can
+//! be read.
 
 use std::sync::Arc;
 
@@ -40,11 +41,21 @@ fn body(body: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
 }
 
 pub async fn ready(State(state): State<Arc<ApiState>>) -> Response {
+/// 503 names the store and why it cannot be read; `sqlstate` and
+/// `message` make the body an API error like every other.
     match state.sources.ready() {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
-        Err(reason) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "58030", reason).into_response()
-        }
+        Err(not_ready) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "unavailable",
+                "store": not_ready.store.display().to_string(),
+                "reason": not_ready.reason,
+                "sqlstate": "58030",
+                "message": not_ready.reason,
+            })),
+        )
+            .into_response(),
     }
 }
 

@@ -18,3 +18,4 @@ mod psql;
 mod slt;
 mod wire;
 mod wire_fuzz;
+mod state;
