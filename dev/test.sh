@@ -53,6 +53,9 @@ export TRIBUTARY_SUPERSET_VENV="$PWD/target/superset-venv"
 # pysqlbridge, the TDS server standing in for SQL Server: its own venv.
 venv_with target/pysqlbridge-venv tests/clients/pysqlbridge-requirements.txt
 export TRIBUTARY_PYSQLBRIDGE="$PWD/target/pysqlbridge-venv/bin/pysqlbridge"
+# schemathesis, the HTTP API fuzzer driven by docs/openapi.json: its own venv.
+venv_with target/schemathesis-venv tests/clients/schemathesis-requirements.txt
+export TRIBUTARY_SCHEMATHESIS="$PWD/target/schemathesis-venv/bin/schemathesis"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

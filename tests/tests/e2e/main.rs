@@ -10,6 +10,7 @@ mod federation;
 mod http;
 mod http_sources;
 mod local_files;
+mod http_fuzz;
 mod http_limits;
 mod mssql;
 mod object_store;
