@@ -68,8 +68,6 @@ pub enum SourceError {
     Fixed(String, String),
     #[error("{0}")]
     Invalid(String),
-    /// A local path the file roots do not allow (SQLSTATE 42501).
-    #[error("{0}")]
     #[error(
         "a plain secret value needs the credentials store: start the gateway with TRIBUTARY_MASTER_KEY or TRIBUTARY_MASTER_KEY_FILE set, or send a reference {{\"secret\": \"NAME\"}} ({0})"
     )]
@@ -97,7 +95,6 @@ pub struct Sources {
     /// Shown in errors about fixed sources.
     config_path: String,
     fixed: BTreeMap<String, FixedSource>,
-    /// Where sources created through the API may read local files.
     /// One change at a time, so that the store and the engine agree.
     changing: tokio::sync::Mutex<()>,
     /// What `/readyz` last found of the credentials store.
@@ -335,10 +332,6 @@ impl Sources {
         }
         let (definition, plain_secrets) = take_plain_secrets(name, body)?;
         check_definition(name, &definition)?;
-        // Before anything is stored: a refused source leaves no trace.
-        if let Some(url) = definition.get("url").and_then(Value::as_str) {
-                .check_api_source(url)
-        }
         let _changing = self.changing.lock().await;
         let old = self.store.source(name).map_err(anyhow::Error::from)?;
         let exists = old.is_some();
@@ -746,22 +739,6 @@ fn resolve(name: &str, definition: &Value, data_dir: &Path) -> Result<SourceSpec
         .into_iter()
         .next()
         .ok_or_else(|| "no source in the definition".to_owned())
-}
-
-/// A definition from the catalog store, as the engine serves it: refused
-/// (the reason says why) when invalid or outside the file roots, which may
-/// have changed since it was stored.
-    name: &str,
-    definition: &Value,
-    data_dir: &Path,
-) -> Result<SourceSpec, SourceError> {
-    let spec = resolve(name, definition, data_dir).map_err(|reason| {
-        SourceError::Invalid(format!("its stored definition is not valid: {reason}"))
-    })?;
-    if let SourceSpec::Files(files) = &spec {
-            .check_api_source(&files.url)
-    }
-    Ok(spec)
 }
 
 #[cfg(test)]

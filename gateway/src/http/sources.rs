@@ -40,9 +40,9 @@ fn body(body: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
         .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
 }
 
-pub async fn ready(State(state): State<Arc<ApiState>>) -> Response {
 /// 503 names the store and why it cannot be read; `sqlstate` and
 /// `message` make the body an API error like every other.
+pub async fn ready(State(state): State<Arc<ApiState>>) -> Response {
     match state.sources.ready() {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
         Err(not_ready) => (

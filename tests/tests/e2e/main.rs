@@ -18,5 +18,6 @@ mod object_store;
 mod oracle;
 mod psql;
 mod slt;
+mod state;
 mod wire;
 mod wire_fuzz;
