@@ -41,10 +41,10 @@ pub struct RawConfig {
     pub sources: Vec<RawSource>,
     #[serde(default)]
     pub cache: RawCache,
-}
-
     #[serde(default)]
     pub limits: crate::limits::RawLimits,
+}
+
 /// `[cache]`: the result cache's memory.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

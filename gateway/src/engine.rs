@@ -50,15 +50,15 @@ impl Settings {
         std::env::var("TRIBUTARY_LOG")
             .ok()
             .or_else(|| self.config.as_ref().and_then(|c| c.raw.server.log.clone()))
+            .unwrap_or_else(|| fallback.to_owned())
+    }
+
     /// `[limits]`, or the defaults without a config file.
     pub fn limits(&self) -> Result<crate::limits::Limits, Failure> {
         match &self.config {
             Some(config) => Ok(config.limits()?),
             None => Ok(crate::limits::Limits::defaults()),
         }
-    }
-
-            .unwrap_or_else(|| fallback.to_owned())
     }
 }
 
