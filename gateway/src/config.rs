@@ -264,6 +264,7 @@ impl ConfigFile {
 
     /// Checks what serde cannot: names, kinds, formats, plain-text secrets.
     fn validate(&self) -> Result<(), ConfigError> {
+        self.limits()?;
         if let Some(addr) = &self.raw.server.pg_addr {
             addr.parse::<SocketAddr>().map_err(|e| ConfigError {
                 path: self.path.display().to_string(),
@@ -341,6 +342,12 @@ impl ConfigFile {
         Ok(())
     }
 
+    /// `[limits]` over the defaults (checked by `validate`).
+    pub fn limits(&self) -> Result<crate::limits::Limits, ConfigError> {
+        crate::limits::Limits::resolve(&self.raw.limits, parse_bytes, parse_duration)
+            .map_err(|(span, message)| self.error_at(span, message))
+    }
+
     /// `[cache]` with its defaults.
     pub fn cache_limits(&self) -> CacheLimits {
         let defaults = CacheLimits::default();
@@ -357,12 +364,6 @@ impl ConfigFile {
     }
 
     fn validate_files(&self, source: &RawSource) -> Result<(), ConfigError> {
-    /// `[limits]` over the defaults (checked by `validate`).
-    pub fn limits(&self) -> Result<crate::limits::Limits, ConfigError> {
-        crate::limits::Limits::resolve(&self.raw.limits, parse_bytes, parse_duration)
-            .map_err(|(span, message)| self.error_at(span, message))
-    }
-
         if source.url.is_none() {
             return Err(self.error_at(
                 source.name.span(),

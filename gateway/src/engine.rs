@@ -45,20 +45,20 @@ impl Settings {
         }
     }
 
-    /// The log filter from `TRIBUTARY_LOG`, then the config, then `fallback`.
-    pub fn log_filter(&self, fallback: &str) -> String {
-        std::env::var("TRIBUTARY_LOG")
-            .ok()
-            .or_else(|| self.config.as_ref().and_then(|c| c.raw.server.log.clone()))
-            .unwrap_or_else(|| fallback.to_owned())
-    }
-
     /// `[limits]`, or the defaults without a config file.
     pub fn limits(&self) -> Result<crate::limits::Limits, Failure> {
         match &self.config {
             Some(config) => Ok(config.limits()?),
             None => Ok(crate::limits::Limits::defaults()),
         }
+    }
+
+    /// The log filter from `TRIBUTARY_LOG`, then the config, then `fallback`.
+    pub fn log_filter(&self, fallback: &str) -> String {
+        std::env::var("TRIBUTARY_LOG")
+            .ok()
+            .or_else(|| self.config.as_ref().and_then(|c| c.raw.server.log.clone()))
+            .unwrap_or_else(|| fallback.to_owned())
     }
 }
 

@@ -77,8 +77,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let settings = engine::Settings::load(cli.config.as_deref(), cli.data_dir.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_stack_size(tributary_pgwire::PLANNING_STACK_BYTES)
-        .build()
         .enable_all()
+        .build()
         .map_err(anyhow::Error::from)?;
     match cli.command {
         Command::Serve(args) => {
@@ -91,13 +91,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             // starve the threads that accept connections and read cancels.
             let execution = tokio::runtime::Builder::new_multi_thread()
                 .thread_name("tributary-exec")
+                .thread_stack_size(tributary_pgwire::PLANNING_STACK_BYTES)
                 .enable_all()
                 .build()
                 .map_err(anyhow::Error::from)?;
             let result = runtime.block_on(serve::run(settings, args, execution.handle().clone()));
             execution.shutdown_background();
             result
-                .thread_stack_size(tributary_pgwire::PLANNING_STACK_BYTES)
         }
         Command::Query(args) => runtime.block_on(query::run(settings, args)),
         Command::Config(ConfigCommand::Check) => engine::check(&settings),
