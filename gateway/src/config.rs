@@ -272,7 +272,6 @@ impl ConfigFile {
                 message: format!(
                     "server.pg_addr {addr:?}: {e} (expected HOST:PORT, e.g. 127.0.0.1:5433)"
                 ),
-        self.limits()?;
             })?;
         }
         for (key, value) in [
