@@ -311,7 +311,8 @@ mod tests {
 
     #[test]
     fn the_limit_gives_54001() {
-        let error = check_statement_depth(&union(2000), DEFAULT_MAX_STATEMENT_DEPTH).unwrap_err();
+        let error = check_statement_depth(&union(2000), DEFAULT_MAX_STATEMENT_DEPTH)
+            .expect_err("2000 arms are too deep");
         assert_eq!(error.sqlstate(), "54001");
         assert!(check_statement_depth(&union(200), DEFAULT_MAX_STATEMENT_DEPTH).is_ok());
     }

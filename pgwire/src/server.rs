@@ -245,16 +245,16 @@ pub async fn serve(
                 Err(error) => {
                     let out_of_descriptors = matches!(error.raw_os_error(), Some(23 | 24));
                     tracing::warn!("accept failed: {error}");
-                    if out_of_descriptors && spare.take().is_some() {
-                        if let Ok(Ok((socket, peer))) = tokio::time::timeout(
+                    if out_of_descriptors
+                        && spare.take().is_some()
+                        && let Ok(Ok((socket, peer))) = tokio::time::timeout(
                             Duration::from_millis(10),
                             listener.accept(),
                         )
                         .await
-                        {
-                            tracing::warn!(%peer, "connection refused: out of file descriptors");
-                            sessions.spawn(refuse_connection(socket, peer, wire, Refusal::OutOfDescriptors));
-                        }
+                    {
+                        tracing::warn!(%peer, "connection refused: out of file descriptors");
+                        sessions.spawn(refuse_connection(socket, peer, wire, Refusal::OutOfDescriptors));
                     }
                     if spare.is_none() {
                         spare = std::fs::File::open("/dev/null").ok();
