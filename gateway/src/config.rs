@@ -2,6 +2,8 @@
 //! and then resolved (paths made absolute, secret references looked up)
 //! into what the engine needs.
 
+pub mod file_roots;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -68,6 +70,11 @@ pub struct RawServer {
     /// config file (every request needs `Authorization: Bearer`), true for
     /// the embedded default, which listens on loopback only.
     pub http_anonymous: Option<bool>,
+    /// The folders local files sources may read (relative to the config
+    /// file). Unset: the config's own files sources read where they point,
+    /// and sources created through the API read no local files. See
+    /// `file_roots.rs` and docs/security.md.
+    pub file_roots: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -273,6 +280,15 @@ impl ConfigFile {
                     "server.pg_addr {addr:?}: {e} (expected HOST:PORT, e.g. 127.0.0.1:5433)"
                 ),
             })?;
+        }
+        for root in self.raw.server.file_roots.iter().flatten() {
+            let text = root.get_ref();
+            if text.trim().is_empty() || text.contains("://") {
+                return Err(self.error_at(
+                    root.span(),
+                    format!("server.file_roots {text:?}: write a local folder (absolute, or relative to this file), not a URL"),
+                ));
+            }
         }
         for (key, value) in [
             ("max_bytes", &self.raw.cache.max_bytes),
@@ -525,6 +541,54 @@ impl ConfigFile {
 
     fn base_dir(&self) -> PathBuf {
         self.path.parent().map(Path::to_owned).unwrap_or_default()
+    }
+
+    /// `[server] file_roots`, absolute; `None` when not set.
+    pub fn file_roots(&self) -> Option<Vec<PathBuf>> {
+        let roots = self.raw.server.file_roots.as_ref()?;
+        let base = std::path::absolute(self.base_dir()).unwrap_or_else(|_| self.base_dir());
+        Some(
+            roots
+                .iter()
+                // `components` drops `.` and a trailing slash, so that a
+                // root is shown as one path.
+                .map(|root| base.join(root.get_ref()).components().collect())
+                .collect(),
+        )
+    }
+
+    /// Files holding keys that the config names: the `{ file = … }`
+    /// references of its sources. Never readable as data by a files source.
+    pub fn key_files(&self) -> Vec<PathBuf> {
+        self.raw
+            .sources
+            .iter()
+            .flat_map(|raw| raw.password.iter().chain(raw.options.values()))
+            .filter_map(|value| match value.get_ref() {
+                OptionValue::Reference(SecretRef::File(path)) => Some(path.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every local files source of the config file against the file roots
+    /// (see `file_roots.rs`): a refused one is a config error naming the
+    /// source, its url and the rule.
+    pub fn check_file_access(&self, data_dir: &Path) -> Result<(), ConfigError> {
+        let roots = file_roots::FileRoots::new(Some(self), data_dir);
+        for raw in &self.raw.sources {
+            let Some(url) = raw.url.as_ref().filter(|_| raw.kind.get_ref() == "files") else {
+                continue;
+            };
+            let location = absolute_location(url.get_ref(), &self.base_dir());
+            if let Err(error) = roots.check_config_source(&location) {
+                return Err(self.error_at(
+                    url.span(),
+                    format!("source {:?}: url {error}", raw.name.get_ref()),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Sources ready for the engine. A source whose secret reference does not

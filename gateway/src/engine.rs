@@ -34,6 +34,11 @@ impl Settings {
                 None => default_data_dir()?,
             },
         };
+        // A files source outside the allowed roots is a config error, at
+        // start and in `config check`, like any other.
+        if let Some(config) = &config {
+            config.check_file_access(&data_dir)?;
+        }
         Ok(Self { config, data_dir })
     }
 
@@ -112,6 +117,7 @@ pub fn check(settings: &Settings) -> Result<(), Failure> {
         data_dir: Some(settings.data_dir.clone()),
         log: Some(settings.log_filter("info")),
         http_anonymous: Some(settings.http_anonymous()),
+        file_roots: config.raw.server.file_roots.clone(),
     };
     println!("# {}: valid", config.path.display());
     print!("{}", config.effective_toml(&server));

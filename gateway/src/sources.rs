@@ -36,6 +36,7 @@ use tributary_connectors::files::{CsvOptions, FilesSpec};
 use tributary_credentials::STORE_FILE as CREDENTIALS_FILE;
 
 use crate::cache::{ResultCache, SourceCaching, SourcePolicy};
+use crate::config::file_roots::FileRoots;
 use crate::config::{ConfigFile, cache_policy, is_secret_option};
 use crate::engine::Settings;
 use crate::{sample, secrets, state};
@@ -68,6 +69,9 @@ pub enum SourceError {
     Fixed(String, String),
     #[error("{0}")]
     Invalid(String),
+    /// A local path the file roots do not allow (SQLSTATE 42501).
+    #[error("{0}")]
+    Forbidden(String),
     #[error(
         "a plain secret value needs the credentials store: start the gateway with TRIBUTARY_MASTER_KEY or TRIBUTARY_MASTER_KEY_FILE set, or send a reference {{\"secret\": \"NAME\"}} ({0})"
     )]
@@ -95,6 +99,8 @@ pub struct Sources {
     /// Shown in errors about fixed sources.
     config_path: String,
     fixed: BTreeMap<String, FixedSource>,
+    /// Where sources created through the API may read local files.
+    file_roots: FileRoots,
     /// One change at a time, so that the store and the engine agree.
     changing: tokio::sync::Mutex<()>,
     /// What `/readyz` last found of the credentials store.
@@ -162,6 +168,8 @@ impl Sources {
         let lock = store.lock_changes()?;
         settle_pending_secrets(&store, &fixed, &settings.data_dir);
         drop(lock);
+        // The config's own sources were checked when it was loaded.
+        let file_roots = FileRoots::new(settings.config.as_ref(), &settings.data_dir);
         let cache = ResultCache::new(
             settings
                 .config
@@ -186,11 +194,15 @@ impl Sources {
                 cache.set_policy(&stored.name, policy_of(&stored.name, definition));
             }
             let spec = definition
-                .map_err(|e| e.to_string())
-                .and_then(|definition| resolve(&stored.name, &definition, &settings.data_dir))
-                .unwrap_or_else(|reason| SourceSpec::Unavailable {
+                .map_err(|e| {
+                    SourceError::Invalid(format!("its stored definition is not valid: {e}"))
+                })
+                .and_then(|definition| {
+                    resolve_stored(&stored.name, &definition, &settings.data_dir, &file_roots)
+                })
+                .unwrap_or_else(|error| SourceSpec::Unavailable {
                     name: stored.name.clone(),
-                    reason: format!("its stored definition is not valid: {reason}"),
+                    reason: error.to_string(),
                 });
             specs.push(spec);
         }
@@ -208,6 +220,7 @@ impl Sources {
                 .map(|c| c.path.display().to_string())
                 .unwrap_or_else(|| "the embedded default".to_owned()),
             fixed,
+            file_roots,
             changing: tokio::sync::Mutex::new(()),
             credentials_checked: Mutex::new(CredentialsChecked {
                 seen: settings.data_dir.join(CREDENTIALS_FILE).exists(),
@@ -332,6 +345,12 @@ impl Sources {
         }
         let (definition, plain_secrets) = take_plain_secrets(name, body)?;
         check_definition(name, &definition)?;
+        // Before anything is stored: a refused source leaves no trace.
+        if let Some(url) = definition.get("url").and_then(Value::as_str) {
+            self.file_roots
+                .check_api_source(url)
+                .map_err(|e| SourceError::Forbidden(format!("source \"{name}\": url {e}")))?;
+        }
         let _changing = self.changing.lock().await;
         let old = self.store.source(name).map_err(anyhow::Error::from)?;
         let exists = old.is_some();
@@ -430,7 +449,7 @@ impl Sources {
                     .ok_or_else(|| SourceError::NotFound(name.to_owned()))?;
                 let definition: Value = serde_json::from_str(&stored.definition)
                     .map_err(|e| SourceError::Invalid(e.to_string()))?;
-                resolve(name, &definition, &self.data_dir).map_err(SourceError::Invalid)?
+                resolve_stored(name, &definition, &self.data_dir, &self.file_roots)?
             }
         };
         self.live
@@ -739,6 +758,26 @@ fn resolve(name: &str, definition: &Value, data_dir: &Path) -> Result<SourceSpec
         .into_iter()
         .next()
         .ok_or_else(|| "no source in the definition".to_owned())
+}
+
+/// A definition from the catalog store, as the engine serves it: refused
+/// (the reason says why) when invalid or outside the file roots, which may
+/// have changed since it was stored.
+fn resolve_stored(
+    name: &str,
+    definition: &Value,
+    data_dir: &Path,
+    file_roots: &FileRoots,
+) -> Result<SourceSpec, SourceError> {
+    let spec = resolve(name, definition, data_dir).map_err(|reason| {
+        SourceError::Invalid(format!("its stored definition is not valid: {reason}"))
+    })?;
+    if let SourceSpec::Files(files) = &spec {
+        file_roots
+            .check_api_source(&files.url)
+            .map_err(|e| SourceError::Forbidden(format!("not served: url {e}")))?;
+    }
+    Ok(spec)
 }
 
 #[cfg(test)]

@@ -52,6 +52,8 @@ pub struct Gateway {
     /// The HTTP API.
     pub http_addr: SocketAddr,
     pub data_dir: PathBuf,
+    /// The config file it was started with, if any.
+    pub config_path: Option<PathBuf>,
     log: Arc<Mutex<String>>,
     _temp: TempDir,
 }
@@ -87,11 +89,12 @@ impl Gateway {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        if let Some(text) = config {
+        let config_path = config.map(|text| {
             let path = temp.path().join("tributary.toml");
             std::fs::write(&path, text).expect("write config");
-            command.arg("--config").arg(path);
-        }
+            command.arg("--config").arg(&path);
+            path
+        });
         for (key, value) in env {
             command.env(key, value);
         }
@@ -145,6 +148,7 @@ impl Gateway {
             addr,
             http_addr,
             data_dir,
+            config_path,
             log,
             _temp: temp,
         }

@@ -9,6 +9,7 @@ mod store;
 
 pub use format::{CsvOptions, FileFormatKind};
 pub use schema::FilesSchema;
+pub use store::local_path;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -56,6 +56,29 @@ pub(crate) fn parse_url(spec: &FilesSpec) -> Result<Url, ConnectorError> {
     Url::parse(&spec.url).map_err(|e| invalid(e.to_string()))
 }
 
+/// The local path a files source's URL reads, taken as [`parse_url`] and
+/// `LocalFileSystem` take it: a plain absolute path as it is; a `file://`
+/// URL's path with dot segments removed and percent-escapes decoded, whatever
+/// host it names (the local store ignores the host). `None` for an object
+/// store URL, and for one that does not parse (such a source opens nothing).
+pub fn local_path(url: &str) -> Option<std::path::PathBuf> {
+    if url.starts_with('/') {
+        return Some(std::path::PathBuf::from(url));
+    }
+    let mut parsed = Url::parse(url).ok()?;
+    if parsed.scheme() != "file" {
+        return None;
+    }
+    // `to_file_path` refuses a host other than localhost, but the store reads
+    // the path all the same: drop the host so that the path is still checked.
+    let _ = parsed.set_host(None);
+    Some(
+        parsed
+            .to_file_path()
+            .unwrap_or_else(|()| std::path::PathBuf::from(parsed.path())),
+    )
+}
+
 pub(crate) fn open(spec: &FilesSpec) -> Result<SourceLocation, ConnectorError> {
     let url = parse_url(spec)?;
     let store_error = |error: object_store::Error| ConnectorError::ObjectStore {
@@ -168,7 +191,42 @@ fn split_glob(path: &str) -> (&str, Option<String>) {
 
 #[cfg(test)]
 mod tests {
-    use super::split_glob;
+    use std::path::PathBuf;
+
+    use super::{local_path, split_glob};
+
+    #[test]
+    fn local_paths_are_read_as_the_local_store_reads_them() {
+        let local = |url: &str| local_path(url).map(|p| p.display().to_string());
+        assert_eq!(local("/srv/lake/"), Some("/srv/lake/".to_owned()));
+        assert_eq!(
+            local("file:///srv/lake/x.csv"),
+            Some("/srv/lake/x.csv".to_owned())
+        );
+        // Dot segments, escaped or not, are gone once the URL is parsed.
+        assert_eq!(
+            local("file:///srv/lake/../etc/"),
+            Some("/srv/etc/".to_owned())
+        );
+        assert_eq!(
+            local("file:///srv/lake/%2e%2e/etc/"),
+            Some("/srv/etc/".to_owned())
+        );
+        assert_eq!(local("file:///srv/a%20b/"), Some("/srv/a b/".to_owned()));
+        // A host is no way around the check: the store ignores it.
+        assert_eq!(local("file://elsewhere/etc/"), Some("/etc/".to_owned()));
+        assert_eq!(local("FILE:///etc/"), Some("/etc/".to_owned()));
+        for remote in [
+            "s3://b/x/",
+            "gs://b/",
+            "az://c/d/",
+            "https://h/f.csv",
+            "not a url",
+        ] {
+            assert_eq!(local_path(remote), None, "{remote}");
+        }
+        assert_eq!(local_path("/a/*.csv"), Some(PathBuf::from("/a/*.csv")));
+    }
 
     #[test]
     fn glob_in_last_segment_is_split_off() {

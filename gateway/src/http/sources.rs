@@ -23,6 +23,7 @@ impl From<SourceError> for ApiError {
             SourceError::Exists(_) => ApiError::new(StatusCode::CONFLICT, "42710", message),
             SourceError::Fixed(..) => ApiError::new(StatusCode::CONFLICT, "55000", message),
             SourceError::Invalid(_) => ApiError::new(StatusCode::BAD_REQUEST, "22023", message),
+            SourceError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "42501", message),
             SourceError::NoCredentials(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "55000", message)
             }

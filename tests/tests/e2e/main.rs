@@ -7,6 +7,7 @@ mod clients;
 mod credentials;
 mod errors;
 mod federation;
+mod file_roots;
 mod hardening;
 mod http;
 mod http_fuzz;
