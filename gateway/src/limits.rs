@@ -68,7 +68,7 @@ pub struct Limits {
     pub http: crate::http::HttpLimits,
 }
 
-pub const DEFAULT_MEMORY_SHARE: u64 = 50;
+pub const DEFAULT_MEMORY_SHARE: usize = 50;
 pub const DEFAULT_QUERY_MEMORY_SHARE: usize = 50;
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 256 << 20;
 pub const DEFAULT_MAX_SESSIONS: usize = 100;
@@ -106,38 +106,27 @@ impl Limits {
                 })
                 .map_err(|e| (value.span(), format!("limits.{key} {e}")))
         };
-        if let Some(memory) = &raw.memory {
-            let text = memory.get_ref().trim();
-            limits.memory = match text.strip_suffix('%') {
-                Some(share) => match share.trim().parse::<u64>() {
-                    Ok(share @ 1..=100) => share_of_memory(share),
-                    _ => {
-                        return Err((
-                            memory.span(),
-                            format!("limits.memory {text:?}: a share is 1% to 100%"),
-                        ));
-                    }
+        // "50%" of `whole`, or a size.
+        let share_or_bytes = |value: &Spanned<String>, key: &str, whole: usize| {
+            let text = value.get_ref().trim();
+            match text.strip_suffix('%') {
+                Some(share) => match share.trim().parse::<usize>() {
+                    Ok(share @ 1..=100) => Ok(whole / 100 * share),
+                    _ => Err((
+                        value.span(),
+                        format!("limits.{key} {text:?}: a share is 1% to 100%"),
+                    )),
                 },
-                None => bytes(memory, "memory")?,
-            };
+                None => bytes(value, key),
+            }
+        };
+        if let Some(memory) = &raw.memory {
+            limits.memory = share_or_bytes(memory, "memory", share_of_memory(100))?;
         }
         limits.query_memory = limits.memory / 100 * DEFAULT_QUERY_MEMORY_SHARE;
         if let Some(query_memory) = &raw.query_memory {
-            let text = query_memory.get_ref().trim();
-            limits.query_memory = match text.strip_suffix('%') {
-                Some(share) => match share.trim().parse::<usize>() {
-                    Ok(share @ 1..=100) => limits.memory / 100 * share,
-                    _ => {
-                        return Err((
-                            query_memory.span(),
-                            format!(
-                                "limits.query_memory {text:?}: a share is 1% to 100% of memory"
-                            ),
-                        ));
-                    }
-                },
-                None => bytes(query_memory, "query_memory")?.min(limits.memory),
-            };
+            limits.query_memory =
+                share_or_bytes(query_memory, "query_memory", limits.memory)?.min(limits.memory);
         }
         if let Some(value) = &raw.max_value_bytes {
             limits.max_value_bytes = bytes(value, "max_value_bytes")?;
@@ -188,9 +177,9 @@ impl Limits {
 
 /// `share` percent of the memory this process may use: the machine's, or
 /// its cgroup's (a container's) when that is lower.
-fn share_of_memory(share: u64) -> usize {
-    let total = available_memory().unwrap_or(4 << 30);
-    usize::try_from(total / 100 * share).unwrap_or(usize::MAX)
+fn share_of_memory(share: usize) -> usize {
+    let total = usize::try_from(available_memory().unwrap_or(4 << 30)).unwrap_or(usize::MAX);
+    total / 100 * share
 }
 
 fn available_memory() -> Option<u64> {
@@ -236,4 +225,44 @@ pub fn install(
     let bounded = SessionContext::new_with_state(state);
     crate::bounded_values::register(&bounded, limits.max_value_bytes);
     Ok(bounded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(text: &str) -> Result<Limits, String> {
+        let raw: RawLimits = toml::from_str(text).map_err(|e| e.to_string())?;
+        let bytes = |t: &str| {
+            t.trim_end_matches("MiB")
+                .parse::<u64>()
+                .map(|n| n << 20)
+                .map_err(|e| e.to_string())
+        };
+        Limits::resolve(&raw, bytes, |_| Ok(Duration::from_secs(1))).map_err(|(_, m)| m)
+    }
+
+    #[test]
+    fn shares_sizes_and_their_bounds() {
+        let limits = resolve("memory = \"1024MiB\"\nquery_memory = \"25%\"").expect("valid");
+        assert_eq!(
+            (limits.memory, limits.query_memory),
+            (1 << 30, (1 << 30) / 100 * 25)
+        );
+        // A session may not hold more than the whole pool.
+        let limits = resolve("memory = \"64MiB\"\nquery_memory = \"128MiB\"").expect("valid");
+        assert_eq!(limits.query_memory, 64 << 20);
+        // Defaults: half the pool for one session.
+        let limits = resolve("memory = \"100MiB\"").expect("valid");
+        assert_eq!(limits.query_memory, (100 << 20) / 100 * 50);
+        for bad in [
+            "memory = \"150%\"",
+            "memory = \"0MiB\"",
+            "max_sessions = 0",
+            "query_memory = \"0%\"",
+        ] {
+            let error = resolve(bad).expect_err(bad);
+            assert!(error.starts_with("limits."), "{bad}: {error}");
+        }
+    }
 }
