@@ -216,7 +216,8 @@ pub async fn serve(
     let session_slots = options.max_sessions.map(|n| Arc::new(Semaphore::new(n)));
     let wire = options.wire;
     // A descriptor held back to answer a client when every other is in use.
-    let mut spare = std::fs::File::open("/dev/null").ok();
+    let spare = Spare::default();
+    spare.refill();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -246,7 +247,7 @@ pub async fn serve(
                     let out_of_descriptors = matches!(error.raw_os_error(), Some(23 | 24));
                     tracing::warn!("accept failed: {error}");
                     if out_of_descriptors
-                        && spare.take().is_some()
+                        && spare.release()
                         && let Ok(Ok((socket, peer))) = tokio::time::timeout(
                             Duration::from_millis(10),
                             listener.accept(),
@@ -254,11 +255,15 @@ pub async fn serve(
                         .await
                     {
                         tracing::warn!(%peer, "connection refused: out of file descriptors");
-                        sessions.spawn(refuse_connection(socket, peer, wire, Refusal::OutOfDescriptors));
+                        let spare = spare.clone();
+                        sessions.spawn(async move {
+                            refuse_connection(socket, peer, wire, Refusal::OutOfDescriptors).await;
+                            // Its socket is closed: the descriptor becomes the
+                            // spare again before a session can take it.
+                            spare.refill();
+                        });
                     }
-                    if spare.is_none() {
-                        spare = std::fs::File::open("/dev/null").ok();
-                    }
+                    spare.refill();
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -284,6 +289,29 @@ pub async fn serve(
     tracing::info!(sessions = sessions.len(), "closing sessions");
     sessions.shutdown().await;
     Ok(())
+}
+
+/// A descriptor held back (an open /dev/null) so that a client can still be
+/// accepted and told why when every other descriptor is in use.
+#[derive(Debug, Clone, Default)]
+struct Spare(Arc<std::sync::Mutex<Option<std::fs::File>>>);
+
+impl Spare {
+    /// Lets the descriptor go; false if there was none to let go.
+    fn release(&self) -> bool {
+        self.0
+            .lock()
+            .map(|mut spare| spare.take().is_some())
+            .unwrap_or(false)
+    }
+
+    fn refill(&self) {
+        if let Ok(mut spare) = self.0.lock()
+            && spare.is_none()
+        {
+            *spare = std::fs::File::open("/dev/null").ok();
+        }
+    }
 }
 
 async fn run_session(

@@ -392,3 +392,124 @@ async fn one_session_cannot_take_the_whole_pool() {
         [[Some("100000".to_owned())]]
     );
 }
+
+#[tokio::test]
+async fn prepared_statements_per_session_are_bounded() {
+    let gateway = Gateway::start_with(Some("[limits]\nmax_prepared_statements = 5\n"), &[]);
+    let mut raw = RawClient::started(gateway.addr).await.expect("start-up");
+    let prepare = |name: &str| {
+        let mut messages = raw_wire::parse(name, "SELECT 1");
+        messages.extend(raw_wire::sync());
+        messages
+    };
+    for n in 0..5 {
+        raw.send(&prepare(&format!("s{n}"))).await.expect("send");
+        let replies = raw.read_until(b'Z').await.expect("replies");
+        assert!(
+            replies.iter().any(|r| r.kind == b'1'),
+            "ParseComplete for s{n}: {replies:?}"
+        );
+    }
+    raw.send(&prepare("s5")).await.expect("send");
+    let replies = raw.read_until(b'Z').await.expect("replies");
+    let error = replies
+        .iter()
+        .find(|r| r.kind == b'E')
+        .expect("the sixth is refused");
+    assert_eq!(error.sqlstate().as_deref(), Some("54000"));
+    // Preparing a kept name again is not a new statement; closing one frees a place.
+    raw.send(&prepare("s0")).await.expect("send");
+    let replies = raw.read_until(b'Z').await.expect("replies");
+    assert!(replies.iter().all(|r| r.kind != b'E'), "{replies:?}");
+    let mut close = raw_wire::message(b'C', b"Ss1\0");
+    close.extend(prepare("s5"));
+    raw.send(&close).await.expect("send");
+    let replies = raw.read_until(b'Z').await.expect("replies");
+    assert!(
+        replies.iter().any(|r| r.kind == b'3'),
+        "CloseComplete: {replies:?}"
+    );
+    assert!(
+        replies.iter().any(|r| r.kind == b'1'),
+        "ParseComplete for s5: {replies:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_connections_leave_no_memory_behind() {
+    let gateway = Gateway::start();
+    let churn = || async {
+        for _ in 0..500 {
+            let mut raw = RawClient::started(gateway.addr).await.expect("start-up");
+            raw.send(&raw_wire::query("SELECT 1")).await.expect("send");
+            raw.read_until(b'Z').await.expect("replies");
+        }
+    };
+    // The first round fills the allocator's caches; the second must not grow.
+    churn().await;
+    let after_first = process_memory_kib(gateway.pid(), "VmRSS").expect("rss");
+    churn().await;
+    let after_second = process_memory_kib(gateway.pid(), "VmRSS").expect("rss");
+    assert!(
+        after_second < after_first + 16 * 1024,
+        "RSS grew from {after_first} KiB to {after_second} KiB over 500 more connections"
+    );
+    still_answers(&gateway).await;
+}
+
+#[tokio::test]
+async fn out_of_file_descriptors_refuses_with_an_error_not_a_hang() {
+    let gateway = Gateway::start();
+    still_answers(&gateway).await;
+    // Lower the running server's open-file limit to a few above what it holds.
+    let open = std::fs::read_dir(format!("/proc/{}/fd", gateway.pid()))
+        .map(|d| d.count())
+        .unwrap_or(64);
+    let limit = open + 8;
+    let status = std::process::Command::new("prlimit")
+        .arg(format!("--pid={}", gateway.pid()))
+        .arg(format!("--nofile={limit}:{limit}"))
+        .status()
+        .expect("prlimit");
+    assert!(status.success());
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..24 {
+        let Ok(mut raw) = RawClient::connect(gateway.addr).await else {
+            continue;
+        };
+        raw.send(&raw_wire::startup()).await.expect("send");
+        // Every client hears back: admitted, or told why not.
+        let first = tokio::time::timeout(std::time::Duration::from_secs(10), raw.read())
+            .await
+            .expect("an answer, not a hang");
+        match first {
+            Ok(Some(reply)) if reply.kind == b'E' => {
+                assert_eq!(reply.sqlstate().as_deref(), Some("53300"));
+                refused += 1;
+            }
+            Ok(Some(_)) => held.push(raw),
+            other => panic!("closed without a word: {other:?}"),
+        }
+    }
+    eprintln!("open-file limit {limit}: {} admitted, {refused} refused with 53300", held.len());
+    assert!(refused > 0, "{} admitted, none refused", held.len());
+    drop(held);
+    // Once clients leave, the server admits again.
+    let mut admitted = false;
+    for _ in 0..50 {
+        if let Ok(mut raw) = RawClient::connect(gateway.addr).await
+            && raw.send(&raw_wire::startup()).await.is_ok()
+            && matches!(raw.read_until(b'Z').await.as_deref(), Ok([.., last]) if last.kind == b'Z')
+        {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        admitted,
+        "the server did not admit clients again\n{}",
+        gateway.log()
+    );
+}
