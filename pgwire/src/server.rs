@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::prelude::SessionContext;
-use datafusion_postgres::DfSessionService;
 use datafusion_postgres::hooks::QueryHook;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
@@ -167,10 +166,9 @@ impl Shared {
         if let Some(setup) = &self.session_setup {
             setup.setup(&context, &self.trust_user);
         }
-        let service = DfSessionService::new_with_hooks(context.clone(), hooks);
         Handlers {
             session: Arc::new(ClientSession::new(
-                service,
+                hooks,
                 context.clone(),
                 self.in_flight.clone(),
                 self.executor.clone(),

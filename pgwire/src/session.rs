@@ -9,11 +9,12 @@
 
 use std::fmt::Debug;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use datafusion::prelude::SessionContext;
+use datafusion_postgres::hooks::QueryHook;
 use datafusion_postgres::pgwire::api::DEFAULT_NAME;
 use datafusion_postgres::pgwire::api::Type;
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
@@ -48,7 +49,11 @@ use crate::sqlstate::query_canceled;
 /// One client session: its own DataFusion session (so `SET` stays in it),
 /// sharing catalogs and object stores with every other.
 pub(crate) struct ClientSession {
-    inner: DfSessionService,
+    /// Made at the session's first statement: each one builds its own SQL
+    /// compatibility parser, ~540 KiB (see docs/upstream.md), which a
+    /// connection that only sits in a pool never needs.
+    inner: OnceLock<DfSessionService>,
+    hooks: Vec<Arc<dyn QueryHook>>,
     /// This session's engine, for what runs outside `inner` (COPY).
     context: Arc<SessionContext>,
     in_flight: InFlight,
@@ -61,7 +66,7 @@ pub(crate) struct ClientSession {
 
 impl ClientSession {
     pub(crate) fn new(
-        inner: DfSessionService,
+        hooks: Vec<Arc<dyn QueryHook>>,
         context: Arc<SessionContext>,
         in_flight: InFlight,
         executor: Executor,
@@ -69,13 +74,21 @@ impl ClientSession {
         max_prepared_statements: usize,
     ) -> Self {
         Self {
-            inner,
+            inner: OnceLock::new(),
+            hooks,
             context,
             in_flight,
             executor,
             max_statement_depth,
             prepared: PreparedNames::new(max_prepared_statements),
         }
+    }
+
+    /// DataFusion's pg front end over this session's engine.
+    fn service(&self) -> &DfSessionService {
+        self.inner.get_or_init(|| {
+            DfSessionService::new_with_hooks(self.context.clone(), self.hooks.clone())
+        })
     }
 
     fn watch_rows(
@@ -152,7 +165,7 @@ impl SimpleQueryHandler for ClientSession {
             };
         }
         let responses = tokio::select! {
-            responses = self.executor.enter(<DfSessionService as SimpleQueryHandler>::do_query(&self.inner, client, query)) => responses?,
+            responses = self.executor.enter(<DfSessionService as SimpleQueryHandler>::do_query(self.service(), client, query)) => responses?,
             stop = stopped(signal.clone()) => return Err(query_canceled(stop)),
         };
         Ok(responses
@@ -228,7 +241,7 @@ impl ExtendedQueryHandler for ClientSession {
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         Arc::new(SavedQueryParser {
-            inner: self.inner.query_parser(),
+            inner: self.service().query_parser(),
             max_statement_depth: self.max_statement_depth,
         })
     }
@@ -248,7 +261,7 @@ impl ExtendedQueryHandler for ClientSession {
         let statement = Arc::new(self.in_flight.enter());
         let signal = statement_cancel_signal(client).await;
         let response = tokio::select! {
-            response = self.executor.enter(<DfSessionService as ExtendedQueryHandler>::do_query(&self.inner, client, portal, max_rows)) => response?,
+            response = self.executor.enter(<DfSessionService as ExtendedQueryHandler>::do_query(self.service(), client, portal, max_rows)) => response?,
             stop = stopped(signal.clone()) => return Err(query_canceled(stop)),
         };
         Ok(self.watch_rows(response, &signal, &statement))
