@@ -73,7 +73,7 @@ def tributary(binary: Path, folder: Path, query: str) -> dict:
         first_answer = time.perf_counter() - started
         time.sleep(1)
         idle = status_mib(gateway.proc.pid, "VmRSS")
-        per_session, per_statement = session_costs(gateway.port, gateway.proc.pid)
+        waiting, per_session, per_statement = session_costs(gateway.port, gateway.proc.pid)
         with psycopg.connect(host="127.0.0.1", port=gateway.port, user="tributary",
                              dbname="tpch", autocommit=True) as pg:
             rows = len(pg.execute(query).fetchall())
@@ -82,20 +82,22 @@ def tributary(binary: Path, folder: Path, query: str) -> dict:
         gateway.stop()
     return {"binary_mib": binary.stat().st_size / 2**20, "first_answer_s": first_answer,
             "idle_rss_mib": idle, "peak_rss_mib": peak, "rows": rows,
-            "rss_per_idle_session_kib": per_session, "rss_per_prepared_statement_kib": per_statement}
+            "rss_per_waiting_session_kib": waiting, "rss_per_idle_session_kib": per_session, "rss_per_prepared_statement_kib": per_statement}
 
 
 SESSIONS = 90
 STATEMENTS = 500
 
 
-def session_costs(port: int, pid: int) -> tuple[float, float]:
+def session_costs(port: int, pid: int) -> tuple[float, float, float]:
     """RSS added by each idle session (SESSIONS of them, under the default
-    max_sessions of 100) and by each named prepared statement kept in one
-    session."""
+    max_sessions of 100), before and after its first statement, and by each
+    named prepared statement kept in one session."""
     before = status_mib(pid, "VmRSS")
     sessions = [psycopg.connect(host="127.0.0.1", port=port, user="tributary", dbname="tpch",
                                 autocommit=True) for _ in range(SESSIONS)]
+    time.sleep(0.5)
+    waiting = (status_mib(pid, "VmRSS") - before) * 1024 / SESSIONS
     for pg in sessions:
         pg.execute("SELECT 1").fetchall()
     time.sleep(0.5)
@@ -112,7 +114,7 @@ def session_costs(port: int, pid: int) -> tuple[float, float]:
                    prepare=True).fetchall()
     per_statement = (status_mib(pid, "VmRSS") - before) * 1024 / STATEMENTS
     pg.close()
-    return per_session, per_statement
+    return waiting, per_session, per_statement
 
 
 def peer(engine: str, python: str, folder: Path, query: str) -> dict:
@@ -148,7 +150,9 @@ def main() -> int:
            f"| release binary | {t['binary_mib']:.0f} MiB | — | — |",
            f"| start to first answered query | {t['first_answer_s'] * 1000:.0f} ms | — | — |",
            f"| idle RSS after start | {t['idle_rss_mib']:.0f} MiB | — | — |",
-           f"| RSS per idle session ({SESSIONS} open) | {t['rss_per_idle_session_kib']:.0f} KiB | — | — |",
+           f"| RSS per session that has run no statement ({SESSIONS} open) | "
+           f"{t['rss_per_waiting_session_kib']:.0f} KiB | — | — |",
+           f"| RSS per idle session after one statement | {t['rss_per_idle_session_kib']:.0f} KiB | — | — |",
            f"| RSS per prepared statement ({STATEMENTS} in one session) | "
            f"{t['rss_per_prepared_statement_kib']:.1f} KiB | — | — |",
            f"| peak RSS, Q{args.query:02d} | {t['peak_rss_mib']:.0f} MiB | "
