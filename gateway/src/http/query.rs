@@ -303,7 +303,12 @@ async fn produce(
             Err(error) => Err(ApiError::from_engine(&error)),
         };
         if let Err(error) = written {
-            tracing::warn!("HTTP query failed while streaming: {}", error.message);
+            // The status is sent: the body breaks off, and the log says why.
+            tracing::warn!(
+                sqlstate = %error.sqlstate,
+                "HTTP query failed while streaming: {}",
+                error.message
+            );
             return outcome.fail(error);
         }
         // The client went away: returning drops the stream, which stops

@@ -288,7 +288,10 @@ async fn a_source_that_dies_mid_stream_is_class_08_naming_it() {
     postgres.sql(
         "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS t FROM generate_series(1, 3000000) g;",
     );
-    let config = crate::federation::database_source("pg", "postgres", postgres.port, "");
+    let config = format!(
+        "[server]\nhttp_anonymous = true\n\n{}",
+        crate::federation::database_source("pg", "postgres", postgres.port, "")
+    );
     let gateway = Gateway::start_with(
         Some(&config),
         &[("FED_PASSWORD", tributary_tests::DATABASE_PASSWORD)],
@@ -319,6 +322,40 @@ async fn a_source_that_dies_mid_stream_is_class_08_naming_it() {
     assert!(message.contains("\"pg\""), "{message}");
     // The gateway and its other sources go on.
     still_answers(&gateway).await;
+
+    // Over HTTP the status is already sent: the body breaks off instead of
+    // ending as if complete, and the log names the source and class 08.
+    postgres.start_again();
+    let mut response = reqwest::Client::new()
+        .post(format!("http://{}/v1/query", gateway.http_addr))
+        .header("accept", "application/x-ndjson")
+        .body(r#"{"sql": "SELECT id, t FROM pg.big"}"#)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 200);
+    let first = response.chunk().await.expect("a first chunk");
+    assert!(first.is_some());
+    postgres.stop();
+    let mut lines = 0usize;
+    let broken = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => lines += chunk.iter().filter(|b| **b == b'\n').count(),
+            Ok(None) => break false,
+            Err(_) => break true,
+        }
+    };
+    assert!(
+        broken,
+        "the body ended as if complete after {lines} more rows"
+    );
+    let log = gateway.log();
+    assert!(
+        log.contains("HTTP query failed while streaming")
+            && log.contains("source \"pg\" is unavailable"),
+        "{log}"
+    );
+    assert!(log.contains("sqlstate=08"), "{log}");
 }
 
 #[tokio::test]
