@@ -72,3 +72,18 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+# Decoder-level fuzzing (libFuzzer, through cargo fuzz): tributary-frames'
+# checks and pgwire's decoder behind them, for a bounded time from the kept
+# corpus (fuzz/corpus/; new finds go to a temp dir, crashes to
+# fuzz/artifacts/). RUSTC_BOOTSTRAP: cargo fuzz passes flags that our one
+# stable toolchain only takes so; no sanitizer, the code is safe Rust.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  step "cargo install cargo-fuzz"
+  cargo install --locked cargo-fuzz@0.13.2
+fi
+step "cargo fuzz run frontend_messages (${TRIBUTARY_FUZZ_SECONDS:-60} s)"
+fuzz_found="$(mktemp -d)"
+(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none frontend_messages \
+  "$fuzz_found" corpus/frontend_messages -- -max_total_time="${TRIBUTARY_FUZZ_SECONDS:-60}")
+rm -rf "$fuzz_found"

@@ -27,8 +27,8 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio_util::codec::{Decoder, Framed};
 
-use crate::frames::{self, Frame, FrameError, Phase, StartupKind};
 use crate::sqlstate::codes;
+use tributary_frames::{self as frames, Frame, FrameError, Phase, StartupKind};
 
 /// Bytes read from the socket at a time at most: a large message grows the
 /// buffer as its bytes arrive, never by what its header claims.

@@ -14,7 +14,6 @@ mod copy;
 mod copy_text;
 mod execute;
 mod execution;
-mod frames;
 mod in_flight;
 pub mod parameters;
 mod prepared;
@@ -32,9 +31,9 @@ pub use complexity::{
     estimated_depth,
 };
 pub use connection::WireLimits;
-pub use frames::DEFAULT_MAX_MESSAGE_BYTES;
 pub use prepared::DEFAULT_MAX_PREPARED_STATEMENTS;
 pub use read_only::query_only;
 pub use server::{FrontEndOptions, SessionSetup, serve};
 pub use sqlstate::{ClassifiedError, ExternalClassifier, classify, codes, set_external_classifier};
 pub use startup::{DatabaseRoutes, EMULATED_SERVER_VERSION};
+pub use tributary_frames::DEFAULT_MAX_MESSAGE_BYTES;

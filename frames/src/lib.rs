@@ -1,4 +1,4 @@
-//! Frontend messages framed and checked before any decoder sees them.
+//! PostgreSQL frontend messages framed and checked before any decoder sees them.
 //!
 //! pgwire's decoders trust the lengths inside a message: a Bind whose
 //! parameter claims 2^31 bytes, or a count larger than the message, reads
@@ -15,11 +15,17 @@
 //! that is well formed but carries text that is not UTF-8 is an ordinary
 //! `22021` error and the session goes on.
 
-use crate::sqlstate::codes;
+/// The SQLSTATEs these checks answer with.
+pub mod codes {
+    pub const PROTOCOL_VIOLATION: &str = "08P01";
+    pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+    pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+    pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
+}
 
 /// PostgreSQL's bound for the start-up packet and for the messages that
 /// only carry names (`MAX_STARTUP_PACKET_LENGTH`, `PQ_SMALL_MESSAGE_LIMIT`).
-pub(crate) const SMALL_MESSAGE_LIMIT: usize = 10_000;
+pub const SMALL_MESSAGE_LIMIT: usize = 10_000;
 /// PostgreSQL's bound for a password or SASL message (`PG_MAX_AUTH_TOKEN_LENGTH`).
 const AUTH_MESSAGE_LIMIT: usize = 65_535;
 /// The default bound for Query, Parse, Bind, CopyData and CopyFail.
@@ -33,14 +39,14 @@ const CANCEL_REQUEST: i32 = 80_877_102;
 
 /// Where the connection is: before start-up, messages have no type byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
+pub enum Phase {
     Startup,
     Typed,
 }
 
 /// How much of the next message the buffer holds.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Frame {
+pub enum Frame {
     /// The whole message is the buffer's first `len` bytes.
     Complete { len: usize },
     /// At least `needed` more bytes must arrive.
@@ -49,7 +55,7 @@ pub(crate) enum Frame {
 
 /// What an untyped start-up message asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StartupKind {
+pub enum StartupKind {
     SslRequest,
     GssRequest,
     Cancel,
@@ -57,7 +63,7 @@ pub(crate) enum StartupKind {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub(crate) enum FrameError {
+pub enum FrameError {
     #[error("invalid message length {0}")]
     BadLength(i64),
     #[error(
@@ -86,7 +92,7 @@ pub(crate) enum FrameError {
 }
 
 impl FrameError {
-    pub(crate) fn sqlstate(&self) -> &'static str {
+    pub fn sqlstate(&self) -> &'static str {
         match self {
             Self::TooLarge { .. } => codes::PROGRAM_LIMIT_EXCEEDED,
             Self::UnsupportedProtocol { .. } => codes::FEATURE_NOT_SUPPORTED,
@@ -97,7 +103,7 @@ impl FrameError {
 
     /// Whether the connection must end: the stream is out of step, or (as
     /// PostgreSQL) a start-up that cannot be served.
-    pub(crate) fn is_fatal(&self) -> bool {
+    pub fn is_fatal(&self) -> bool {
         !matches!(self, Self::NotUtf8 { .. })
     }
 }
@@ -131,11 +137,7 @@ fn read_i32(bytes: &[u8]) -> i32 {
 
 /// Finds the next message at the start of `buf`, refusing a length that
 /// cannot be real or is over its bound before any of its body is read.
-pub(crate) fn frame(
-    buf: &[u8],
-    phase: Phase,
-    max_message_bytes: usize,
-) -> Result<Frame, FrameError> {
+pub fn frame(buf: &[u8], phase: Phase, max_message_bytes: usize) -> Result<Frame, FrameError> {
     let (header, limit, what) = match phase {
         Phase::Startup => (0, SMALL_MESSAGE_LIMIT, "start-up"),
         Phase::Typed => {
@@ -260,7 +262,7 @@ impl<'a> Body<'a> {
 }
 
 /// Checks an untyped start-up message (`frame` has cut it) and says what it is.
-pub(crate) fn check_startup(message: &[u8]) -> Result<StartupKind, FrameError> {
+pub fn check_startup(message: &[u8]) -> Result<StartupKind, FrameError> {
     let len = message.len();
     let code = read_i32(&message[4..]);
     match code {
@@ -297,7 +299,7 @@ pub(crate) fn check_startup(message: &[u8]) -> Result<StartupKind, FrameError> {
 /// Checks a typed message's body against its type, in place. An Execute
 /// with a negative row count is rewritten to 0, which PostgreSQL reads as
 /// "all rows" and pgwire would read as a count near 2^64.
-pub(crate) fn check_typed(message: &mut [u8]) -> Result<(), FrameError> {
+pub fn check_typed(message: &mut [u8]) -> Result<(), FrameError> {
     let kind = message[0];
     let (what, _) = typed_message(kind, usize::MAX)?;
     let mut body = Body {

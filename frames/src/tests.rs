@@ -263,7 +263,7 @@ impl Rng {
 #[test]
 fn every_checked_message_decodes_within_itself() {
     use bytes::BytesMut;
-    use datafusion_postgres::pgwire::messages::{DecodeContext, PgWireFrontendMessage};
+    use pgwire::messages::{DecodeContext, PgWireFrontendMessage};
 
     let seeds = [
         typed(b'Q', b"SELECT 1\0"),
