@@ -87,6 +87,15 @@ async fn next_message<S>(
     }
 }
 
+/// Answers an SSLRequest or GSSENCRequest with 'N': no encryption (yet).
+async fn refuse_encryption<S>(socket: &mut Socket<S>, kind: StartupKind) -> io::Result<()> {
+    let answer = match kind {
+        StartupKind::GssRequest => PgWireBackendMessage::GssEncResponse(GssEncResponse::Refuse),
+        _ => PgWireBackendMessage::SslResponse(SslResponse::Refuse),
+    };
+    socket.send(answer).await
+}
+
 /// Tells the client why its connection ends, then ends it.
 async fn send_fatal<S>(socket: &mut Socket<S>, code: &str, message: String) -> io::Result<()> {
     let info = ErrorInfo::new("FATAL".to_owned(), code.to_owned(), message);
@@ -141,16 +150,8 @@ pub(crate) async fn serve_connection<H: PgWireServerHandlers>(
             if phase == Phase::Startup {
                 match frames::check_startup(&message).map_err(Ended::Refused)? {
                     // No TLS yet: the client goes on in plaintext or leaves.
-                    StartupKind::SslRequest => {
-                        socket
-                            .send(PgWireBackendMessage::SslResponse(SslResponse::Refuse))
-                            .await?;
-                        continue;
-                    }
-                    StartupKind::GssRequest => {
-                        socket
-                            .send(PgWireBackendMessage::GssEncResponse(GssEncResponse::Refuse))
-                            .await?;
+                    kind @ (StartupKind::SslRequest | StartupKind::GssRequest) => {
+                        refuse_encryption(&mut socket, kind).await?;
                         continue;
                     }
                     StartupKind::Cancel | StartupKind::Startup => {
@@ -263,15 +264,8 @@ pub(crate) async fn refuse_connection(
                 return Ok::<bool, Ended>(false);
             };
             match frames::check_startup(&message).map_err(Ended::Refused)? {
-                StartupKind::SslRequest => {
-                    socket
-                        .send(PgWireBackendMessage::SslResponse(SslResponse::Refuse))
-                        .await?;
-                }
-                StartupKind::GssRequest => {
-                    socket
-                        .send(PgWireBackendMessage::GssEncResponse(GssEncResponse::Refuse))
-                        .await?;
+                kind @ (StartupKind::SslRequest | StartupKind::GssRequest) => {
+                    refuse_encryption(&mut socket, kind).await?;
                 }
                 // A cancel is answered by closing, as always.
                 StartupKind::Cancel => return Ok(false),
